@@ -1,0 +1,66 @@
+"""Read what the benchmarks need from ``template.yaml`` (CloudFormation tags are kept as plain values)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.procs import ROOT, BenchError
+
+TEMPLATE = ROOT / "template.yaml"
+
+
+class _Loader(yaml.SafeLoader):
+    """A YAML loader that reads ``!Ref X`` as ``{"Ref": "X"}`` and other short-form tags likewise."""
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_Loader.add_multi_constructor("!", _tag)
+
+
+def load(path: Path = TEMPLATE) -> dict[str, Any]:
+    if not path.exists():
+        raise BenchError(f"{path.name} not found")
+    return yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+def _resolve(template: dict[str, Any], value: Any) -> Any:
+    if isinstance(value, dict) and "Ref" in value:
+        parameter = template.get("Parameters", {}).get(value["Ref"], {})
+        return parameter.get("Default")
+    return value
+
+
+def function_memory_mb(code_dir: str, template: dict[str, Any] | None = None) -> int:
+    """``MemorySize`` of the function with ``CodeUri: functions/<code_dir>`` (else Globals, else 128)."""
+    template = template or load()
+    default = _resolve(template, template.get("Globals", {}).get("Function", {}).get("MemorySize", 128))
+    for resource in template.get("Resources", {}).values():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        properties = resource.get("Properties", {})
+        if str(properties.get("CodeUri", "")).rstrip("/").endswith(f"functions/{code_dir}"):
+            return int(_resolve(template, properties.get("MemorySize", default)))
+    raise BenchError(f"template.yaml has no function with CodeUri functions/{code_dir}")
+
+
+def function_architecture(code_dir: str, template: dict[str, Any] | None = None) -> str:
+    template = template or load()
+    default = template.get("Globals", {}).get("Function", {}).get("Architectures", ["x86_64"])
+    for resource in template.get("Resources", {}).values():
+        properties = resource.get("Properties", {})
+        if str(properties.get("CodeUri", "")).rstrip("/").endswith(f"functions/{code_dir}"):
+            return str(properties.get("Architectures", default)[0])
+    raise BenchError(f"template.yaml has no function with CodeUri functions/{code_dir}")

@@ -1,0 +1,69 @@
+"""API keys per model, from the stack's secret (cached by Powertools Parameters).
+
+The secret is a JSON object ``{"<model>": "<api key>"}`` or
+``{"<model>": {"api_key": "<api key>", "auto_switch": true}}``. No message here ever quotes a value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters.exceptions import TransformParameterError
+
+from retrain_pipeline.errors import ModelNotConfigured, SecretMalformed
+from retrain_pipeline.settings import PipelineSettings
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One model's entry; the key is kept out of ``repr`` so it cannot leak through a log line."""
+
+    model: str
+    api_key: str = field(repr=False)
+    auto_switch: bool
+
+
+def _load(settings: PipelineSettings) -> dict[str, Any]:
+    secret_id = settings.required("SECRET_ID")
+    try:
+        value = parameters.get_secret(
+            secret_id,
+            transform="json",
+            max_age=settings.secret_max_age_seconds or None,
+            force_fetch=settings.secret_max_age_seconds == 0,  # Powertools reads max_age=0 as "default"
+        )
+    except TransformParameterError:
+        raise SecretMalformed(secret_id, "its value is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise SecretMalformed(secret_id, f"its value is a JSON {type(value).__name__}, not an object")
+    return value
+
+
+def model_config(model: str, settings: PipelineSettings | None = None) -> ModelConfig:
+    """The API key and switch preference of ``model``; ModelNotConfigured if the secret has no entry."""
+    settings = settings or PipelineSettings.from_env()
+    secret_id = settings.required("SECRET_ID")
+    entry = _load(settings).get(model)
+    if entry is None:
+        raise ModelNotConfigured(model, secret_id)
+    auto_switch = settings.auto_switch
+    if isinstance(entry, dict):
+        api_key = entry.get("api_key")
+        if "auto_switch" in entry:
+            if not isinstance(entry["auto_switch"], bool):
+                raise SecretMalformed(secret_id, f"auto_switch of model {model!r} is not true or false")
+            auto_switch = entry["auto_switch"]
+    else:
+        api_key = entry
+    if not isinstance(api_key, str):
+        raise SecretMalformed(secret_id, f"the entry of model {model!r} has no api_key string")
+    if not api_key.strip():
+        raise ModelNotConfigured(model, secret_id)
+    return ModelConfig(model=model, api_key=api_key.strip(), auto_switch=auto_switch)
+
+
+def api_key_for(model: str, settings: PipelineSettings | None = None) -> str:
+    """The API key of ``model`` (never log it)."""
+    return model_config(model, settings).api_key

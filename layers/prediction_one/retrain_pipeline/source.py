@@ -1,0 +1,149 @@
+"""The S3 object that starts a retrain: parsing the EventBridge event and the key rules.
+
+EventBridge "Object Created" events carry the key as it is (not URL-encoded), so the key is read raw
+from ``detail.object.key``: Powertools' ``.key`` property would ``unquote_plus`` it and turn ``+`` into
+a space.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent
+
+from retrain_pipeline.errors import EmptyObject, FolderMarker, KeyOutsideModelFolder, UnsupportedFileType
+from retrain_pipeline.settings import INCOMING_PREFIX
+
+SEQUENCER_WIDTH = 64
+
+
+@dataclass(frozen=True)
+class SourceObject:
+    """One version of one S3 object, as the event named it (the contract's ``source`` shape)."""
+
+    bucket: str
+    key: str
+    version_id: str | None
+    etag: str
+    size: int | None
+    sequencer: str
+    event_time: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SourceObject:
+        try:
+            bucket, key = data["bucket"], data["key"]
+        except KeyError as missing:
+            raise ValueError(f"source is missing {missing.args[0]!r}") from None
+        size = data.get("size")
+        return cls(
+            bucket=str(bucket),
+            key=str(key),
+            version_id=data.get("version_id") or None,
+            etag=str(data.get("etag") or ""),
+            size=int(size) if size is not None else None,
+            sequencer=str(data.get("sequencer") or ""),
+            event_time=str(data.get("event_time") or ""),
+        )
+
+    @property
+    def version(self) -> str:
+        """What identifies this object version: the version id, else the etag."""
+        return self.version_id or self.etag
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    @property
+    def filename(self) -> str:
+        """The key's basename: the ``filename`` sent to the upload URL endpoint (A6)."""
+        return self.key.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def extension(self) -> str:
+        name = self.filename
+        return name[name.rindex(".") :].lower() if "." in name else ""
+
+    def ordering_key(self) -> str:
+        """Sortable "which file came later" key: event time, then the S3 sequencer (right-padded)."""
+        return f"{_normalized_time(self.event_time)}#{self.sequencer.upper().ljust(SEQUENCER_WIDTH, '0')}"
+
+
+def _normalized_time(value: str) -> str:
+    if not value:
+        return "0000-00-00T00:00:00.000000+00:00"
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse_event(event: Mapping[str, Any]) -> SourceObject:
+    """Read the source object from an EventBridge S3 "Object Created" event; ValueError if it is not one."""
+    if not isinstance(event, Mapping) or not isinstance(event.get("detail"), Mapping):
+        raise ValueError("event is not an EventBridge S3 event: it has no 'detail' object")
+    parsed = S3EventBridgeNotificationEvent(dict(event))
+    detail = parsed.detail
+    try:
+        bucket = detail.bucket.name
+        raw_object = detail["object"]
+        key = raw_object["key"]
+    except (KeyError, TypeError) as missing:
+        raise ValueError(
+            f"EventBridge S3 event lacks detail.bucket.name or detail.object.key ({missing})"
+        ) from None
+    if not isinstance(key, str) or not key:
+        raise ValueError("EventBridge S3 event has an empty detail.object.key")
+    size = raw_object.get("size")
+    return SourceObject(
+        bucket=bucket,
+        key=key,
+        version_id=raw_object.get("version-id") or None,
+        etag=str(raw_object.get("etag") or raw_object.get("eTag") or "").strip('"'),
+        size=int(size) if size is not None else None,
+        sequencer=str(raw_object.get("sequencer") or ""),
+        event_time=str(event.get("time") or ""),
+    )
+
+
+def model_of(key: str, bucket: str | None = None) -> str:
+    """The model a key names: the first path segment after ``incoming/``."""
+    if not key.startswith(INCOMING_PREFIX):
+        raise KeyOutsideModelFolder(bucket, key, INCOMING_PREFIX)
+    rest = key[len(INCOMING_PREFIX) :]
+    model, slash, _name = rest.partition("/")
+    if not slash or not model.strip():
+        raise KeyOutsideModelFolder(bucket, key, INCOMING_PREFIX)
+    return model
+
+
+def validate(source: SourceObject, allowed_extensions: tuple[str, ...]) -> str:
+    """Check what can be checked before any API call; return the model the key names."""
+    if source.key.endswith("/"):
+        raise FolderMarker(source.bucket, source.key)
+    model = model_of(source.key, source.bucket)
+    if source.extension not in allowed_extensions:
+        raise UnsupportedFileType(source.bucket, source.key, allowed_extensions)
+    if source.size == 0:
+        raise EmptyObject(source.bucket, source.key)
+    return model
+
+
+def relative_name(key: str) -> tuple[str | None, str]:
+    """(model, rest of the key after the model folder) or (None, key without ``incoming/``)."""
+    try:
+        model = model_of(key)
+    except KeyOutsideModelFolder:
+        rest = key[len(INCOMING_PREFIX) :] if key.startswith(INCOMING_PREFIX) else key
+        return None, rest
+    return model, key[len(INCOMING_PREFIX) + len(model) + 1 :]

@@ -1,0 +1,61 @@
+"""What the handlers share for logs and metrics: publishing a step's metrics, reporting a step's error."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from prediction_one.errors import PredictionOneError
+
+from retrain_pipeline.errors import PipelineError
+from retrain_pipeline.records import scrub
+from retrain_pipeline.retrain import Metric
+
+DEFAULT_NAMESPACE = "PredictionOneRetrain"
+LIBRARY_LOGGERS = frozenset({"retrain_pipeline", "prediction_one"})
+
+
+def route_library_logs(logger: Logger) -> None:
+    """Send the pipeline's and the client's log lines through the handler's JSON logger (same keys)."""
+    copy_config_to_registered_loggers(source_logger=logger, include=set(LIBRARY_LOGGERS))
+
+
+def new_metrics() -> Metrics:
+    """Metrics in POWERTOOLS_METRICS_NAMESPACE (or the default namespace when it is not set)."""
+    return Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE)
+
+
+def publish(metrics: Metrics, items: Iterable[Metric]) -> None:
+    for name, unit, value in items:
+        metrics.add_metric(name=name, unit=unit, value=value)
+
+
+def unwrap(event: Mapping[str, Any], name: str) -> Any:
+    """``event[name]``, or a clear error naming the missing field of the state machine's input."""
+    try:
+        return event[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"the function input has no {name!r} field") from None
+
+
+@contextmanager
+def reported(logger: Logger, step: str) -> Iterator[None]:
+    """Log a failing step once, by error name, without secrets; the exception still propagates."""
+    try:
+        yield
+    except (PipelineError, PredictionOneError) as error:
+        logger.warning(
+            f"{step} failed",
+            extra={"error": type(error).__name__, "error_message": scrub(str(error)), "step": step},
+        )
+        raise
+    except Exception as error:
+        logger.error(
+            f"{step} failed unexpectedly",
+            extra={"error": type(error).__name__, "error_message": scrub(str(error)), "step": step},
+        )
+        raise

@@ -1,0 +1,174 @@
+"""A5 input checks on a stored upload, streamed in constant memory: CSV/TSV limits, seed 001 zip layout.
+
+Rows are the non-blank records after the header line; columns are the fields of the header. Quoted fields may
+hold delimiters and line breaks. Bytes are read as Latin-1, which keeps the structure of any ASCII-compatible
+encoding (UTF-8 with or without BOM, Shift_JIS) without decoding errors.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import IO
+
+TABLE_EXTENSIONS = (".csv", ".tsv")
+UPLOAD_EXTENSIONS = (*TABLE_EXTENSIONS, ".zip")
+TRAIN_FOLDER = "train_src"
+EVAL_FOLDER = "eval_src"
+_STOP_CHECK_EVERY = 65536
+_JUNK_PREFIXES = ("__MACOSX/",)
+_JUNK_NAMES = (".DS_Store", "Thumbs.db")
+
+
+@dataclass(frozen=True)
+class DataLimits:
+    """The product's published limits (A5); every bound is inclusive."""
+
+    min_rows: int = 100
+    max_rows: int = 1_000_000
+    min_columns: int = 2
+    max_columns: int = 200
+
+
+@dataclass(frozen=True)
+class TableStats:
+    name: str
+    rows: int
+    columns: int
+
+
+@dataclass
+class ValidationResult:
+    """``message`` is None when the upload is acceptable; ``tables`` describes what was counted."""
+
+    message: str | None
+    tables: list[TableStats] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.message is None
+
+
+class ValidationCancelled(Exception):
+    """The server stopped while a check was running."""
+
+
+class InvalidData(Exception):
+    """One failed check; its text becomes the job's ``message``."""
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _records(stream: IO[bytes], delimiter: str) -> Iterable[list[str]]:
+    text = io.TextIOWrapper(stream, encoding="latin-1", newline="")
+    return csv.reader(text, delimiter=delimiter, strict=False)
+
+
+def count_table(
+    stream: IO[bytes], name: str, limits: DataLimits, should_stop: Callable[[], bool] = lambda: False
+) -> TableStats:
+    """Count a CSV/TSV stream's rows and columns and check them against ``limits``."""
+    delimiter = "\t" if name.lower().endswith(".tsv") else ","
+    reader = _records(stream, delimiter)
+    header: list[str] | None = None
+    rows = 0
+    line = 0
+    try:
+        for line, record in enumerate(reader, start=1):
+            if not record or record == [""]:
+                continue
+            if header is None:
+                header = record
+                columns = len(header)
+                if columns < limits.min_columns:
+                    raise InvalidData(
+                        f"{name}: {_plural(columns, 'column')}; at least {limits.min_columns} required"
+                    )
+                if columns > limits.max_columns:
+                    raise InvalidData(f"{name}: {columns} columns; at most {limits.max_columns} allowed")
+                continue
+            if len(record) != len(header):
+                raise InvalidData(
+                    f"{name}: record {line} has {_plural(len(record), 'column')}; header has {len(header)}"
+                )
+            rows += 1
+            if rows > limits.max_rows:
+                raise InvalidData(
+                    f"{name}: more than {limits.max_rows} rows; at most {limits.max_rows} allowed"
+                )
+            if rows % _STOP_CHECK_EVERY == 0 and should_stop():
+                raise ValidationCancelled(name)
+    except csv.Error as exc:
+        raise InvalidData(
+            f"{name}: not a readable {'TSV' if delimiter == chr(9) else 'CSV'} near record {line + 1} ({exc})"
+        ) from exc
+    if header is None:
+        raise InvalidData(f"{name}: empty file; a header line and at least {limits.min_rows} rows required")
+    if rows < limits.min_rows:
+        raise InvalidData(f"{name}: {_plural(rows, 'row')}; at least {limits.min_rows} required")
+    return TableStats(name, rows, len(header))
+
+
+def _is_junk(name: str) -> bool:
+    base = PurePosixPath(name).name
+    return name.startswith(_JUNK_PREFIXES) or base in _JUNK_NAMES or base.startswith("._")
+
+
+def _zip_member(archive: zipfile.ZipFile, filename: str, folder: str) -> zipfile.ZipInfo:
+    found = [
+        info
+        for info in archive.infolist()
+        if not info.is_dir() and not _is_junk(info.filename) and info.filename.startswith(f"{folder}/")
+    ]
+    if not found:
+        raise InvalidData(f"{filename}: no {folder}/<name>.csv or .tsv inside")
+    if len(found) > 1:
+        raise InvalidData(f"{filename}: {folder}/ holds {len(found)} files; exactly one expected")
+    member = found[0]
+    if "/" in member.filename[len(folder) + 1 :]:
+        raise InvalidData(f"{filename}: {member.filename} is nested; expected {folder}/<name>.csv or .tsv")
+    if not member.filename.lower().endswith(TABLE_EXTENSIONS):
+        raise InvalidData(f"{member.filename}: unsupported file type; expected .csv or .tsv")
+    return member
+
+
+def _check_zip(
+    path: Path, filename: str, limits: DataLimits, should_stop: Callable[[], bool]
+) -> list[TableStats]:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InvalidData(f"{filename}: not a valid zip file") from exc
+    with archive:
+        members = [_zip_member(archive, filename, folder) for folder in (TRAIN_FOLDER, EVAL_FOLDER)]
+        tables = []
+        for member in members:
+            try:
+                with archive.open(member) as stream:
+                    tables.append(count_table(stream, member.filename, limits, should_stop))
+            except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError, zlib.error) as exc:
+                raise InvalidData(f"{member.filename}: cannot be read from {filename} ({exc})") from exc
+    return tables
+
+
+def validate_upload(
+    path: Path, filename: str, limits: DataLimits, should_stop: Callable[[], bool] = lambda: False
+) -> ValidationResult:
+    """Check a stored upload named ``filename`` (the name given to endpoint 1) against A5."""
+    lowered = filename.lower()
+    try:
+        if lowered.endswith(".zip"):
+            return ValidationResult(None, _check_zip(path, filename, limits, should_stop))
+        if lowered.endswith(TABLE_EXTENSIONS):
+            with path.open("rb") as stream:
+                return ValidationResult(None, [count_table(stream, filename, limits, should_stop)])
+        raise InvalidData(f"{filename}: unsupported file type; expected .csv, .tsv or .zip")
+    except InvalidData as exc:
+        return ValidationResult(str(exc))

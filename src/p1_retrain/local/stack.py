@@ -1,0 +1,756 @@
+"""The whole stack of ``template.yaml`` in one process: moto for AWS, the real handlers in-process.
+
+``LocalStack`` deploys the template's CloudFormation translation into moto, then fills in what moto's
+CloudFormation leaves out, always from the template itself: the API key secret, the bucket's
+EventBridge notifications and the state machines' ``DefinitionSubstitutions``. moto's EventBridge
+evaluates the template's own rule pattern but cannot target Step Functions, so each such rule also
+gets an SQS target; :meth:`LocalStack.pump_events` drains it and starts the rule's state machine for
+each event, with the deterministic execution name the pipeline uses everywhere. Step Functions runs
+the real ASL; its Lambda tasks run the real ``functions/*/app.py`` (see :mod:`.runtime`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any, ClassVar
+from unittest import mock
+
+import boto3
+from botocore.exceptions import ClientError
+
+from p1_retrain.local import template as tpl
+from p1_retrain.local.capture import LogLine, OutputCapture
+from p1_retrain.local.errors import LocalStackError
+from p1_retrain.local.intrinsics import evaluate
+from p1_retrain.local.runs import FINISHED, Run, failure_details, final_state, object_etag, source_of
+from p1_retrain.local.runtime import DeployedFunction, LambdaRuntime, fresh_modules, layer_packages
+
+DEFAULT_REGION = "us-east-1"
+STACK_NAME = "p1-retrain-local"
+EVENT_TARGET_ID = "LocalStackEventQueue"
+# The API client's HTTP log (requests and answers, redacted): captured with the handlers' output.
+CAPTURED_LOGGERS = ("prediction_one.http",)
+# Fake credentials: moto accepts anything, and no real AWS endpoint is ever contacted.
+FAKE_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+}
+# Variables that could send a client elsewhere than moto or to a real profile.
+CLEARED_ENVIRONMENT = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+)
+# Template parameters that make a local run take seconds: poll every second, retry after a second.
+FAST_PARAMETERS = {
+    "PollIntervalSeconds": "1",
+    "MaxPollIntervalSeconds": "1",
+    "TaskRetryIntervalSeconds": "1",
+    "TaskRetryMaxDelaySeconds": "1",
+}
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.:]+)\}")
+_EXECUTION_POLL_SECONDS = 0.05
+_SHUTDOWN_SECONDS = 30.0
+
+
+class LocalStack:
+    """Context manager: deploy on enter, tear down on exit. Only one can be active at a time."""
+
+    _active: ClassVar[LocalStack | None] = None
+    _active_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(
+        self,
+        template_path: str | Path,
+        api_base_url: str,
+        api_keys: dict[str, str],
+        parameters: dict[str, str] | None = None,
+        auto_switch: bool = False,
+        region: str = DEFAULT_REGION,
+    ) -> None:
+        self.template_path = Path(template_path).resolve()
+        self.api_keys = dict(api_keys)
+        self.auto_switch = auto_switch
+        self.region = region
+        self.parameters = {"ApiBaseUrl": api_base_url, **{k: str(v) for k, v in (parameters or {}).items()}}
+        self.template: tpl.LocalTemplate | None = None
+        self.resources: dict[str, str] = {}
+        self.buckets: dict[str, str] = {}
+        self.bucket = ""
+        self.secret_arn = ""
+        self.state_machines: dict[str, str] = {}
+        self.skipped_resources: dict[str, str] = {}
+        self.rule_targets: dict[str, list[dict[str, Any]]] = {}
+        self.runtime: LambdaRuntime | None = None
+        self._capture = OutputCapture(CAPTURED_LOGGERS)
+        self._event_queues: dict[str, str] = {}  # queue url -> state machine arn
+        self._notification_queues: dict[str, str] = {}  # queue url -> topic arn
+        self._notifications: list[dict[str, Any]] = []
+        self._runs: dict[str, Run] = {}
+        self._runs_lock = threading.Lock()
+        self._saved_environment: dict[str, str | None] = {}
+        self._mock: Any = None
+        self._patch: Any = None
+        self._modules: Any = None
+        self._threads_before = 0
+        self._wake = threading.Event()
+        self._pending_machines: dict[str, _PendingStateMachine] = {}
+        self._moto_log_level: int | None = None
+        self._outputs: dict[str, str | None] = {}
+
+    # -- lifetime -------------------------------------------------------------------------------------------
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        with LocalStack._active_lock:
+            if LocalStack._active is not None:
+                raise LocalStackError("another LocalStack is already running in this process")
+            LocalStack._active = self
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        from moto import mock_aws
+        from moto.awslambda_simple.models import LambdaSimpleBackend
+        from moto.stepfunctions.parser.utils import TMP_THREADS
+
+        self._set_environment()
+        self._quiet_moto()
+        self.template = tpl.build(self.template_path, self.parameters, self.region)
+        self._mock = mock_aws(
+            config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+        )
+        self._mock.start()
+        self._threads_before = len(TMP_THREADS)
+        self._patch = mock.patch.object(LambdaSimpleBackend, "invoke", self._lambda_invoke_method())
+        self._patch.start()
+        self._make_clients()
+        cloudformation = self._deployable(self.template.cloudformation)
+        self._deploy(cloudformation)
+        self._create_state_machines()
+        self._fill_buckets()
+        self._route_rules()
+        self._subscribe_topics()
+        self._start_runtime()
+
+    def stop(self) -> None:
+        try:
+            self._stop_executions()
+        finally:
+            if self.runtime is not None:
+                self.runtime.unload()
+                self.runtime.environments.uninstall()
+                self.runtime = None
+            if self._modules is not None:
+                self._modules.__exit__(None, None, None)
+                self._modules = None
+            self._capture.uninstall()
+            if self._patch is not None:
+                self._patch.stop()
+                self._patch = None
+            if self._mock is not None:
+                self._mock.stop()
+                self._mock = None
+            self._restore_environment()
+            if self._moto_log_level is not None:
+                logging.getLogger("moto").setLevel(self._moto_log_level)
+                self._moto_log_level = None
+            with LocalStack._active_lock:
+                if LocalStack._active is self:
+                    LocalStack._active = None
+
+    def _set_environment(self) -> None:
+        values: dict[str, str | None] = {
+            **FAKE_ENVIRONMENT,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+        }
+        values.update({name: None for name in CLEARED_ENVIRONMENT})
+        self._saved_environment = {name: os.environ.get(name) for name in values}
+        for name, value in values.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    def _quiet_moto(self) -> None:
+        """moto logs each skipped resource and every failed execution's interpreter trace; the stack
+        reports both itself (``skipped_resources``, execution history), so keep the console for progress."""
+        moto_logger = logging.getLogger("moto")
+        self._moto_log_level = moto_logger.level
+        moto_logger.setLevel(logging.CRITICAL)
+
+    def _restore_environment(self) -> None:
+        for name, value in self._saved_environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_environment = {}
+
+    def _make_clients(self) -> None:
+        session = boto3.session.Session(region_name=self.region)
+        self.s3 = session.client("s3")
+        self.sfn = session.client("stepfunctions")
+        self.sqs = session.client("sqs")
+        self.sns = session.client("sns")
+        self.events = session.client("events")
+        self.secrets = session.client("secretsmanager")
+        self.dynamodb = session.client("dynamodb")
+        self.cloudformation = session.client("cloudformation")
+        self.lambda_ = session.client("lambda")
+        self.account_id = session.client("sts").get_caller_identity()["Account"]
+
+    # -- deployment -----------------------------------------------------------------------------------------
+    def _pseudo_parameters(self) -> dict[str, Any]:
+        assert self.template is not None
+        values: dict[str, Any] = {
+            name: spec.get("Default") for name, spec in self.template.parameters.items() if "Default" in spec
+        }
+        values.update(self.parameters)
+        values.update(
+            {
+                "AWS::AccountId": self.account_id,
+                "AWS::Region": self.region,
+                "AWS::StackName": STACK_NAME,
+                "AWS::Partition": "aws",
+                "AWS::URLSuffix": "amazonaws.com",
+                "AWS::NoValue": None,
+            }
+        )
+        return values
+
+    def _deployable(self, cloudformation: dict[str, Any]) -> dict[str, Any]:
+        """Split the document: moto's CloudFormation deploys what it supports; the secret and the state
+        machines (moto keeps CloudFormation's state machines apart from the ones it executes) are named
+        now, referenced by literal ARNs, and created directly; anything else moto skips is left out."""
+        from moto.cloudformation.parsing import NULL_MODELS, get_model_map
+
+        supported = set(get_model_map()) - set(NULL_MODELS) - {tpl.STATE_MACHINE}
+        document = json.loads(json.dumps(cloudformation))
+        resources: dict[str, Any] = document["Resources"]
+        self.s3.create_bucket(Bucket=tpl.ARTIFACT_BUCKET)
+        for name in self.template.layers if self.template else []:
+            self.s3.put_object(Bucket=tpl.ARTIFACT_BUCKET, Key=f"{name}.zip", Body=_empty_zip())
+        outputs = document.setdefault("Outputs", {})
+        literals: dict[str, dict[str, str]] = {}
+        for name, resource in list(resources.items()):
+            resource_type = resource.get("Type", "")
+            properties = resource.get("Properties", {})
+            if resource_type == tpl.SECRET_TYPE:
+                arn = self._create_secret(name, properties)
+                literals[name] = {"Ref": arn, "Id": arn}
+            elif resource_type == tpl.STATE_MACHINE:
+                machine = self._name_state_machine(name, properties)
+                literals[name] = {"Ref": machine.arn, "Arn": machine.arn, "Name": machine.name}
+                outputs.update(machine.outputs())
+            elif resource_type not in supported and not resource_type.startswith("Custom::"):
+                self.skipped_resources[name] = resource_type
+            else:
+                continue
+            del resources[name]
+        removed = set(literals) | set(self.skipped_resources)
+        for resource in resources.values():
+            depends = resource.get("DependsOn")
+            depends = [depends] if isinstance(depends, str) else depends
+            if depends:
+                kept = [item for item in depends if item not in removed]
+                if kept:
+                    resource["DependsOn"] = kept
+                else:
+                    resource.pop("DependsOn")
+        document = tpl.replace_refs(document, literals)
+        dangling = _references(document, set(self.skipped_resources))
+        if dangling:
+            raise LocalStackError(
+                "the local stack cannot provide "
+                + ", ".join(f"{name} ({self.skipped_resources[name]})" for name in sorted(dangling))
+                + ", which other resources reference"
+            )
+        return document
+
+    def _create_secret(self, logical_id: str, properties: dict[str, Any]) -> str:
+        name = properties.get("Name")
+        name = evaluate(name, self._pseudo_parameters()) if name else _physical_name(logical_id)
+        value: dict[str, Any] = {}
+        for model, key in self.api_keys.items():
+            value[model] = {"api_key": key, "auto_switch": True} if self.auto_switch else key
+        arn = self.secrets.create_secret(Name=str(name), SecretString=json.dumps(value))["ARN"]
+        self.secret_arn = arn
+        self.resources[logical_id] = arn
+        return arn
+
+    def _name_state_machine(self, logical_id: str, properties: dict[str, Any]) -> _PendingStateMachine:
+        assert self.template is not None
+        if logical_id not in self.template.state_machines:
+            raise LocalStackError(
+                f"state machine {logical_id}: only AWS::Serverless::StateMachine is supported"
+            )
+        name = properties.get("StateMachineName")
+        name = str(evaluate(name, self._pseudo_parameters())) if name else _physical_name(logical_id)
+        arn = f"arn:aws:states:{self.region}:{self.account_id}:stateMachine:{name}"
+        machine = _PendingStateMachine(logical_id, name, arn, properties)
+        self._pending_machines[logical_id] = machine
+        return machine
+
+    def _deploy(self, document: dict[str, Any]) -> None:
+        declared = document.get("Parameters", {})
+        parameters = [
+            {"ParameterKey": key, "ParameterValue": value}
+            for key, value in self.parameters.items()
+            if key in declared
+        ]
+        try:
+            with warnings.catch_warnings():
+                # moto warns about each resource type it skips; self.skipped_resources lists them.
+                warnings.simplefilter("ignore")
+                self.cloudformation.create_stack(
+                    StackName=STACK_NAME,
+                    TemplateBody=json.dumps(document),
+                    Parameters=parameters,
+                    Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+                )
+        except ClientError as exc:
+            raise LocalStackError(f"deploying {self.template_path.name} failed: {exc}") from exc
+        stack = self.cloudformation.describe_stacks(StackName=STACK_NAME)["Stacks"][0]
+        if stack["StackStatus"] != "CREATE_COMPLETE":
+            raise LocalStackError(
+                f"deploying {self.template_path.name} ended in {stack['StackStatus']}: "
+                f"{stack.get('StackStatusReason', 'no reason given')}"
+            )
+        self._outputs = {item["OutputKey"]: item.get("OutputValue") for item in stack.get("Outputs", [])}
+        paginator = self.cloudformation.get_paginator("list_stack_resources")
+        for page in paginator.paginate(StackName=STACK_NAME):
+            for item in page["StackResourceSummaries"]:
+                if item.get("PhysicalResourceId"):
+                    self.resources[item["LogicalResourceId"]] = item["PhysicalResourceId"]
+
+    def _create_state_machines(self) -> None:
+        """Create each state machine from its real ASL file, with ``DefinitionSubstitutions`` and role
+        evaluated by CloudFormation itself (as stack outputs)."""
+        assert self.template is not None
+        for logical_id, machine in self._pending_machines.items():
+            source = self.template.state_machines[logical_id]
+            values = machine.substitutions(self._outputs)
+            missing = sorted(
+                {match.group(1) for match in _PLACEHOLDER.finditer(source.definition)} - set(values)
+            )
+            if missing:
+                raise LocalStackError(
+                    f"state machine {logical_id}: no DefinitionSubstitutions for {', '.join(missing)}"
+                )
+            definition = _PLACEHOLDER.sub(
+                lambda match, values=values: values[match.group(1)], source.definition
+            )
+            try:
+                json.loads(definition)
+            except json.JSONDecodeError as exc:
+                raise LocalStackError(
+                    f"state machine {logical_id}: the substituted definition is not valid JSON ({exc})"
+                ) from exc
+            try:
+                created = self.sfn.create_state_machine(
+                    name=machine.name,
+                    definition=definition,
+                    roleArn=machine.role_arn(self._outputs),
+                    type=machine.properties.get("StateMachineType", "STANDARD"),
+                )
+            except ClientError as exc:
+                raise LocalStackError(f"state machine {logical_id}: {exc}") from exc
+            self.state_machines[logical_id] = created["stateMachineArn"]
+            self.resources[logical_id] = created["stateMachineArn"]
+
+    def _fill_buckets(self) -> None:
+        """Apply the bucket settings moto's CloudFormation skips and the pipeline depends on: versioning
+        (version ids key the idempotency records) and EventBridge notifications (they start everything)."""
+        assert self.template is not None
+        enabled: list[str] = []
+        for logical_id, resource in self.template.resources_of_type(tpl.BUCKET).items():
+            name = self.resources.get(logical_id)
+            if not name:
+                continue
+            self.buckets[logical_id] = name
+            properties = resource.get("Properties", {})
+            refs = self._pseudo_parameters()
+            status = evaluate(properties.get("VersioningConfiguration", {}), refs).get("Status")
+            if status:
+                self.s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": status})
+            notification = properties.get("NotificationConfiguration", {})
+            eventbridge = evaluate(notification.get("EventBridgeConfiguration", {}), refs)
+            if eventbridge.get("EventBridgeEnabled") in (True, "true"):
+                self.s3.put_bucket_notification_configuration(
+                    Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}}
+                )
+                enabled.append(name)
+        if len(enabled) == 1:
+            self.bucket = enabled[0]
+        elif len(self.buckets) == 1:
+            self.bucket = next(iter(self.buckets.values()))
+
+    def _route_rules(self) -> None:
+        """Replace each rule's Step Functions target by an SQS queue: the rule keeps its pattern (moto
+        evaluates it), and :meth:`pump_events` starts the state machine the target named. moto cannot
+        deliver to Step Functions and stops delivering to every later target and rule when it meets
+        one, so the original targets are kept in ``self.rule_targets`` instead of on the rule."""
+        assert self.template is not None
+        for logical_id, resource in self.template.resources_of_type("AWS::Events::Rule").items():
+            rule = self.resources.get(logical_id)
+            if not rule:
+                continue
+            bus = resource.get("Properties", {}).get("EventBusName", "default")
+            bus = bus if isinstance(bus, str) else "default"
+            targets = self.events.list_targets_by_rule(Rule=rule, EventBusName=bus)["Targets"]
+            for target in [target for target in targets if target["Arn"].startswith("arn:aws:states:")]:
+                for unsupported in ("Input", "InputPath", "InputTransformer"):
+                    if unsupported in target:
+                        raise LocalStackError(
+                            f"rule {logical_id}: the local stack does not apply {unsupported}"
+                        )
+                index = len(self._event_queues)
+                url = self.sqs.create_queue(QueueName=f"{STACK_NAME}-events-{index}")["QueueUrl"]
+                queue_arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+                self.events.remove_targets(Rule=rule, EventBusName=bus, Ids=[target["Id"]])
+                self.events.put_targets(
+                    Rule=rule,
+                    EventBusName=bus,
+                    Targets=[{"Id": f"{EVENT_TARGET_ID}{index}", "Arn": queue_arn["Attributes"]["QueueArn"]}],
+                )
+                self._event_queues[url] = target["Arn"]
+                self.rule_targets.setdefault(logical_id, []).append(target)
+
+    def _subscribe_topics(self) -> None:
+        assert self.template is not None
+        for logical_id in self.template.resources_of_type("AWS::SNS::Topic"):
+            topic_arn = self.resources.get(logical_id)
+            if not topic_arn:
+                continue
+            url = self.sqs.create_queue(QueueName=f"{STACK_NAME}-notifications-{logical_id}"[:80])["QueueUrl"]
+            queue_arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+            self.sns.subscribe(
+                TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn["Attributes"]["QueueArn"]
+            )
+            self._notification_queues[url] = topic_arn
+
+    def _start_runtime(self) -> None:
+        assert self.template is not None
+        functions: list[DeployedFunction] = []
+        for logical_id, source in self.template.functions.items():
+            name = self.resources.get(logical_id)
+            if not name:
+                raise LocalStackError(f"function {logical_id} was not deployed")
+            config = self.lambda_.get_function_configuration(FunctionName=name)
+            environment = {
+                key: str(value) for key, value in config.get("Environment", {}).get("Variables", {}).items()
+            }
+            environment.setdefault("AWS_REGION", self.region)
+            environment.setdefault("AWS_DEFAULT_REGION", self.region)
+            functions.append(
+                DeployedFunction(
+                    name=name,
+                    arn=config["FunctionArn"],
+                    source=source,
+                    environment=environment,
+                    timeout_seconds=int(config.get("Timeout") or 3),
+                    memory_mb=int(config.get("MemorySize") or 128),
+                )
+            )
+        self._capture.function_loggers |= {
+            function.environment.get("POWERTOOLS_SERVICE_NAME", "service_undefined") for function in functions
+        }
+        self._capture.install()
+        self.runtime = LambdaRuntime(functions, self._capture, namespace=f"local_{uuid.uuid4().hex[:8]}")
+        self.runtime.environments.install()
+        layer_dirs = self.template.layer_folders()
+        packages = layer_packages(layer_dirs) + self.template.managed_layer_packages()
+        self._modules = fresh_modules(packages, layer_dirs)
+        self._modules.__enter__()
+        self.runtime.load()
+        self._capture.rebind_console_handlers()
+
+    def _lambda_invoke_method(self):
+        stack = self
+
+        def invoke(
+            backend: Any,
+            function_name: str,
+            qualifier: str | None,
+            body: Any,
+            headers: Any,
+            response_headers: dict[str, str],
+        ) -> bytes:
+            runtime = stack.runtime
+            function = runtime.resolve(function_name) if runtime else None
+            if function is None or runtime is None:
+                raise LocalStackError(f"no function {function_name} in {stack.template_path.name}")
+            invocation = runtime.invoke(function, body)
+            if invocation.error:
+                response_headers["x-amz-function-error"] = invocation.error
+            response_headers["x-amz-executed-version"] = qualifier or "$LATEST"
+            return invocation.payload
+
+        return invoke
+
+    # -- driving ------------------------------------------------------------------------------------------
+    def put_object(self, key: str, body: bytes | str | Path) -> str | None:
+        """Put ``body`` (bytes, or the path of a file to upload) at ``key`` in the stack's bucket."""
+        if not self.bucket:
+            raise LocalStackError(f"{self.template_path.name} has no bucket with EventBridge notifications")
+        if isinstance(body, (str, Path)):
+            with Path(body).open("rb") as handle:
+                answer = self.s3.put_object(Bucket=self.bucket, Key=key, Body=handle)
+        else:
+            answer = self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
+        return answer.get("VersionId")
+
+    def pump_events(self) -> list[str]:
+        """Start an execution for every event the template's rules delivered; return their ARNs."""
+        from retrain_pipeline.naming import execution_name
+
+        started: list[str] = []
+        for url, machine_arn in self._event_queues.items():
+            while True:
+                messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+                if not messages:
+                    break
+                for message in messages:
+                    event = json.loads(message["Body"])
+                    bucket, key, version = source_of(event)
+                    name = execution_name(bucket, key, version or object_etag(event))
+                    arn = self._start_execution(machine_arn, name, message["Body"])
+                    self._track(arn, name, machine_arn, key, version)
+                    started.append(arn)
+                    self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return started
+
+    def _start_execution(self, machine_arn: str, name: str, body: str) -> str:
+        try:
+            return self.sfn.start_execution(stateMachineArn=machine_arn, name=name, input=body)[
+                "executionArn"
+            ]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
+                raise
+            return machine_arn.replace(":stateMachine:", ":execution:") + ":" + name
+
+    def start_execution(self, state_machine: str, payload: dict[str, Any], name: str | None = None) -> str:
+        """Start ``state_machine`` (logical id or ARN) directly, as an operator or a replay would."""
+        arn = self.state_machines.get(state_machine, state_machine)
+        name = name or uuid.uuid4().hex
+        body = json.dumps(payload)
+        execution_arn = self._start_execution(arn, name, body)
+        _, key, version = source_of(payload)
+        self._track(execution_arn, name, arn, key, version)
+        return execution_arn
+
+    def _track(self, arn: str, name: str, machine_arn: str, key: str | None, version: str | None) -> None:
+        with self._runs_lock:
+            if arn not in self._runs:
+                self._runs[arn] = Run(arn, name, machine_arn, key, version, "RUNNING")
+
+    def runs(self) -> list[Run]:
+        """Every execution this stack started, in start order, as last observed."""
+        with self._runs_lock:
+            return list(self._runs.values())
+
+    def refresh(self, arn: str) -> Run:
+        """Observe one execution now (reads history once it has finished)."""
+        with self._runs_lock:
+            run = self._runs[arn]
+        if run.finished:
+            return run
+        described = self.sfn.describe_execution(executionArn=arn)
+        status = described["status"]
+        if status in FINISHED:
+            history = self.execution_history(arn)
+            error, cause = failure_details(history) if status != "SUCCEEDED" else (None, None)
+            run = Run(
+                run.execution_arn,
+                run.name,
+                run.state_machine_arn,
+                run.key,
+                run.version_id,
+                status,
+                final_state(status, described.get("output"), history),
+                error,
+                cause,
+            )
+        else:
+            run = Run(run.execution_arn, run.name, run.state_machine_arn, run.key, run.version_id, status)
+        with self._runs_lock:
+            self._runs[arn] = run
+        return run
+
+    def wait_all(self, timeout: float) -> list[Run]:
+        """Start executions for pending events and wait (at most ``timeout`` s) until all have finished."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.pump_events()
+            runs = [self.refresh(run.execution_arn) for run in self.runs()]
+            running = [run for run in runs if not run.finished]
+            if not running:
+                return runs
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                names = ", ".join(run.key or run.name for run in running)
+                raise TimeoutError(f"{len(running)} execution(s) still running after {timeout:g} s: {names}")
+            self._wake.wait(min(_EXECUTION_POLL_SECONDS, remaining))
+
+    def executions(self) -> list[dict[str, Any]]:
+        """Every execution of every state machine of the stack, as Step Functions lists them."""
+        items: list[dict[str, Any]] = []
+        paginator = self.sfn.get_paginator("list_executions")
+        for arn in self.state_machines.values():
+            for page in paginator.paginate(stateMachineArn=arn):
+                items.extend(page["executions"])
+        return items
+
+    def execution_history(self, arn: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        for page in self.sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
+            events.extend(page["events"])
+        return events
+
+    def _stop_executions(self) -> None:
+        """Abort what still runs and wait for the execution threads, so none outlives the mock."""
+        if self._mock is None:
+            return
+        from moto.stepfunctions.parser.utils import TMP_THREADS
+
+        try:
+            for item in self.executions():
+                if item["status"] == "RUNNING":
+                    self.sfn.stop_execution(executionArn=item["executionArn"], cause="local stack stopped")
+        except (ClientError, AttributeError):
+            pass
+        deadline = time.monotonic() + _SHUTDOWN_SECONDS
+        for thread in list(TMP_THREADS[self._threads_before :]):
+            thread.join(max(0.0, deadline - time.monotonic()))
+        del TMP_THREADS[self._threads_before :]
+
+    # -- reading --------------------------------------------------------------------------------------------
+    def read_object(self, key: str, version_id: str | None = None) -> bytes:
+        arguments = {"Bucket": self.bucket, "Key": key}
+        if version_id:
+            arguments["VersionId"] = version_id
+        return self.s3.get_object(**arguments)["Body"].read()
+
+    def list_keys(self, prefix: str = "") -> list[str]:
+        keys: list[str] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            keys.extend(item["Key"] for item in page.get("Contents", []))
+        return keys
+
+    def logs(self) -> list[str]:
+        """Every line the handlers wrote (Powertools logs, metrics, prints, the API client's HTTP log)."""
+        return [line.text for line in self._capture.lines()]
+
+    def log_lines(self) -> list[LogLine]:
+        return self._capture.lines()
+
+    def notifications(self) -> list[dict[str, Any]]:
+        """Every SNS message published to the stack's topics so far: ``{"topic_arn", "subject", "message"}``
+        (``message`` parsed when it is JSON)."""
+        for url, topic_arn in self._notification_queues.items():
+            while True:
+                messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+                if not messages:
+                    break
+                for message in messages:
+                    envelope = json.loads(message["Body"])
+                    text = envelope.get("Message", "")
+                    try:
+                        parsed: Any = json.loads(text)
+                    except json.JSONDecodeError:
+                        parsed = text
+                    self._notifications.append(
+                        {"topic_arn": topic_arn, "subject": envelope.get("Subject"), "message": parsed}
+                    )
+                    self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return list(self._notifications)
+
+
+class _PendingStateMachine:
+    """A state machine named before deployment, created after it."""
+
+    def __init__(self, logical_id: str, name: str, arn: str, properties: dict[str, Any]) -> None:
+        self.logical_id = logical_id
+        self.name = name
+        self.arn = arn
+        self.properties = properties
+        self._names = list(properties.get("DefinitionSubstitutions", {}))
+
+    def _output(self, index: int | str) -> str:
+        return f"LocalStateMachine{self.logical_id}{index}"
+
+    def outputs(self) -> dict[str, Any]:
+        """Stack outputs that make CloudFormation evaluate the role and every substitution."""
+        values = {self._output("Role"): {"Value": self.properties.get("RoleArn", "")}}
+        substitutions = self.properties.get("DefinitionSubstitutions", {})
+        for index, name in enumerate(self._names):
+            values[self._output(index)] = {"Value": substitutions[name]}
+        return values
+
+    def substitutions(self, outputs: dict[str, str | None]) -> dict[str, str]:
+        return {name: str(outputs.get(self._output(index))) for index, name in enumerate(self._names)}
+
+    def role_arn(self, outputs: dict[str, str | None]) -> str:
+        return str(outputs.get(self._output("Role")) or "")
+
+
+def _physical_name(logical_id: str) -> str:
+    """A name shaped like CloudFormation's generated ones."""
+    suffix = uuid.uuid4().hex[:12].upper()
+    return f"{STACK_NAME}-{logical_id}"[: 80 - 13] + f"-{suffix}"
+
+
+def _references(node: Any, names: set[str]) -> set[str]:
+    """Logical ids among ``names`` that ``node`` refers to (Ref, GetAtt, ${} in Sub)."""
+    found: set[str] = set()
+    if isinstance(node, list):
+        for item in node:
+            found |= _references(item, names)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and value in names:
+                found.add(value)
+            elif key == "Fn::GetAtt":
+                target = value[0] if isinstance(value, list) else str(value).split(".")[0]
+                if target in names:
+                    found.add(target)
+            else:
+                found |= _references(value, names)
+    elif isinstance(node, str):
+        found |= {match.group(1).split(".")[0] for match in _PLACEHOLDER.finditer(node)} & names
+    return found
+
+
+def _empty_zip() -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w"):
+        pass
+    return buffer.getvalue()

@@ -1,0 +1,244 @@
+"""The handlers against moto (S3, DynamoDB, Secrets Manager) and the emulator over real HTTP."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import logging
+import uuid
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
+from retrain_pipeline import retrain
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+BUCKET = "retrain-data"
+TABLE = "retrain-state"
+SECRET_ID = "retrain/api-keys"
+SERVICE = "p1-retrain"
+
+
+@dataclass
+class FakeContext:
+    """The attributes of a Lambda context that Powertools reads."""
+
+    function_name: str = "retrain-function"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:retrain-function"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    remaining_ms: int = 300_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def execution_arn(name: str | None = None) -> str:
+    return f"arn:aws:states:{REGION}:{ACCOUNT}:execution:retrain:{name or uuid.uuid4()}"
+
+
+def csv_bytes(rows: int = 120, columns: int = 3, seed: int = 0) -> bytes:
+    """A table within the product's limits (A5): 100+ rows, 2+ columns."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([f"col{c}" for c in range(columns)])
+    for row in range(rows):
+        writer.writerow([row * (c + 1) + seed for c in range(columns)])
+    return out.getvalue().encode()
+
+
+def zip_bytes(names: tuple[str, ...] = ("train_src/train.csv", "eval_src/eval.csv")) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for index, name in enumerate(names):
+            archive.writestr(name, csv_bytes(seed=index))
+    return buffer.getvalue()
+
+
+class Stack:
+    """Moto resources + the emulator + handler invocation with the state machine's input shapes."""
+
+    csv_bytes = staticmethod(csv_bytes)
+    zip_bytes = staticmethod(zip_bytes)
+    execution_arn = staticmethod(execution_arn)
+    bucket = BUCKET
+    table = TABLE
+    secret_id = SECRET_ID
+
+    def __init__(self, emulator: Any, load_app: Any) -> None:
+        self.emulator = emulator
+        self.load_app = load_app
+        self.s3 = boto3.client("s3", region_name=REGION)
+        self.dynamodb = boto3.client("dynamodb", region_name=REGION)
+        self.secrets = boto3.client("secretsmanager", region_name=REGION)
+        self._sequencer = itertools.count(1)
+        self.s3.create_bucket(Bucket=BUCKET)
+        self.s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        self.dynamodb.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        self.secrets.create_secret(Name=SECRET_ID, SecretString=json.dumps({"demo": "demo-key"}))
+
+    # AWS side
+
+    def set_secret(self, value: Any) -> None:
+        self.secrets.put_secret_value(SecretId=SECRET_ID, SecretString=json.dumps(value))
+        parameters.clear_caches()
+
+    def put(self, key: str, body: bytes, *, time: str | None = None) -> dict[str, Any]:
+        """Store an object and return the EventBridge "Object Created" event S3 would send."""
+        answer = self.s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+        return self.event_for(key, len(body), answer["ETag"].strip('"'), answer.get("VersionId"), time=time)
+
+    def event_for(
+        self, key: str, size: int, etag: str, version_id: str | None, *, time: str | None = None
+    ) -> dict[str, Any]:
+        obj: dict[str, Any] = {
+            "key": key,
+            "size": size,
+            "etag": etag,
+            "sequencer": f"{next(self._sequencer):018X}",
+        }
+        if version_id:
+            obj["version-id"] = version_id
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Object Created",
+            "source": "aws.s3",
+            "account": ACCOUNT,
+            "time": time or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": REGION,
+            "resources": [f"arn:aws:s3:::{BUCKET}"],
+            "detail": {
+                "version": "0",
+                "bucket": {"name": BUCKET},
+                "object": obj,
+                "request-id": "REQ",
+                "requester": ACCOUNT,
+                "reason": "PutObject",
+            },
+        }
+
+    def read_json(self, key: str) -> dict[str, Any]:
+        return json.loads(self.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+
+    def keys(self, prefix: str) -> list[str]:
+        answer = self.s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+        return [item["Key"] for item in answer.get("Contents", [])]
+
+    # Handlers, called as the state machine calls them
+
+    def invoke(self, name: str, event: dict[str, Any]) -> Any:
+        return self.load_app(name).lambda_handler(event, FakeContext())
+
+    def upload(self, event: dict[str, Any], execution_id: str | None = None) -> dict[str, Any]:
+        return self.invoke("upload", {"event": event, "execution_id": execution_id or execution_arn()})
+
+    def check(self, state: dict[str, Any]) -> dict[str, Any]:
+        state["poll"] = self.invoke("check_status", {"job": state["job"], "poll": state["poll"]})
+        return state
+
+    def wait_finished(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Block (on the emulator's condition, bounded) until the job ends, then run CheckStatus once."""
+        self.emulator.admin.wait_job(
+            state["job"]["retrain_job_id"], ["job_finished", "job_failed"], timeout=30
+        )
+        return self.check(state)
+
+    def archive(self, state: dict[str, Any]) -> dict[str, Any]:
+        state["archive"] = self.invoke(
+            "archive",
+            {
+                "source": state["source"],
+                "job": state["job"],
+                "poll": state["poll"],
+                "execution_id": state["execution_id"],
+            },
+        )
+        return state
+
+    def switch(self, state: dict[str, Any]) -> dict[str, Any]:
+        state["switch"] = self.invoke("switch_model", state)
+        return state
+
+    def record_failure(self, state: dict[str, Any], execution_id: str | None = None) -> dict[str, Any]:
+        return self.invoke(
+            "record_failure",
+            {"state": state, "execution_id": execution_id or state.get("execution_id", "arn:x")},
+        )
+
+    def failed_state(self, state: dict[str, Any], error: BaseException, step: str) -> dict[str, Any]:
+        """What a Catch (ResultPath $.error) + <Step>Failed Pass state make of a handler's exception."""
+        cause = {"errorMessage": str(error), "errorType": type(error).__name__, "stackTrace": ["..."]}
+        return {
+            **state,
+            "error": {"Error": type(error).__name__, "Cause": json.dumps(cause)},
+            "failed_step": step,
+        }
+
+
+@pytest.fixture
+def stack(emulator: Any, load_app: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    env = {
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "API_BASE_URL": emulator.base_url,
+        "API_MAX_RETRIES": "1",
+        "DATA_BUCKET": BUCKET,
+        "SECRET_ID": SECRET_ID,
+        "STATE_TABLE": TABLE,
+        "POLL_INTERVAL_SECONDS": "1",
+        "MAX_POLL_INTERVAL_SECONDS": "5",
+        "POWERTOOLS_SERVICE_NAME": SERVICE,
+        "POWERTOOLS_METRICS_NAMESPACE": "P1RetrainTest",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AUTO_SWITCH", "ALLOWED_EXTENSIONS", "JOB_DEADLINE_HOURS"):
+        monkeypatch.delenv(name, raising=False)
+    parameters.clear_caches()
+    retrain.aws_client.cache_clear()
+    retrain._persistence.cache_clear()
+    emulator.admin.set_settings(job_seconds=0.05)  # tests that need a running job set a longer one
+    with mock_aws():
+        yield Stack(emulator, load_app)
+    parameters.clear_caches()
+    retrain.aws_client.cache_clear()
+    retrain._persistence.cache_clear()
+
+
+@pytest.fixture
+def logs(load_app: Any) -> Iterator[io.StringIO]:
+    """Every log line of handlers, pipeline, client and urllib3 (DEBUG), formatted as in Lambda."""
+    app = load_app("upload")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(app.logger.registered_formatter)
+    handler.setLevel(logging.DEBUG)
+    names = (app.logger.name, "retrain_pipeline", "prediction_one", "urllib3")
+    saved = {}
+    for name in names:
+        target = logging.getLogger(name)
+        saved[name] = target.level
+        target.setLevel(logging.DEBUG)
+        target.addHandler(handler)
+    yield stream
+    for name in names:
+        target = logging.getLogger(name)
+        target.removeHandler(handler)
+        target.setLevel(saved[name])

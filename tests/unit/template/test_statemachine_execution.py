@@ -1,0 +1,415 @@
+"""Run statemachine/retrain.asl.json in moto's Step Functions interpreter with scripted Lambda answers.
+
+The definition is the real file with the template's placeholders filled in; SNS is moto's. Each Lambda
+task is answered by a script per function (a return value, or an error of a given name), so every path of
+the graph runs: success with and without switch, duplicates, transient retries, caught failures, job
+failure and deadline, and notifications that cannot be published.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.utils import TMP_THREADS
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+RETRY_MAX_ATTEMPTS = 2
+RETRY_MAX_DELAY = 3
+EXECUTION_TIMEOUT = 30.0
+
+Answer = dict[str, Any] | Exception | Callable[[dict[str, Any]], Any]
+
+
+class FunctionError(Exception):
+    """A scripted Lambda failure: ``errorType`` becomes the ASL error name."""
+
+    def __init__(self, error_type: str, message: str = "scripted failure") -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+@dataclass
+class ScriptedFunctions:
+    """Answers Lambda invocations from per-function scripts; the last answer repeats."""
+
+    scripts: dict[str, list[Answer]]
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def invoke(self, parameters: dict[str, Any], region: str, state_credentials: Any) -> dict[str, Any]:
+        function = parameters["FunctionName"].rsplit(":", 1)[-1].removesuffix("Function")
+        payload = json.loads(parameters["Payload"])
+        with self.lock:
+            self.calls.append((function, payload))
+            script = self.scripts.get(function)
+            assert script, f"{function} was invoked but has no script"
+            answer = script.pop(0) if len(script) > 1 else script[0]
+        if callable(answer):
+            answer = answer(payload)
+        if isinstance(answer, FunctionError):
+            body = {"errorType": answer.error_type, "errorMessage": str(answer), "stackTrace": []}
+            return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": body}
+        return {"StatusCode": 200, "Payload": answer}
+
+    def called(self, function: str) -> list[dict[str, Any]]:
+        return [payload for name, payload in self.calls if name == function]
+
+    @property
+    def order(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+
+@dataclass
+class Run:
+    status: str
+    description: dict[str, Any]
+    output: dict[str, Any] | None
+    functions: ScriptedFunctions
+    notifications: list[dict[str, Any]]
+    retry_delays: list[float]
+    execution_arn: str
+
+
+def upload_answer(*, duplicate: bool = False, auto_switch: bool = False) -> Callable[[dict[str, Any]], Any]:
+    def answer(payload: dict[str, Any]) -> dict[str, Any]:
+        obj = payload["event"]["detail"]["object"]
+        return {
+            "source": {
+                "bucket": payload["event"]["detail"]["bucket"]["name"],
+                "key": obj["key"],
+                "version_id": obj["version-id"],
+                "etag": obj["etag"],
+                "size": obj["size"],
+                "sequencer": obj["sequencer"],
+                "event_time": payload["event"]["time"],
+            },
+            "job": {
+                "model": "demo",
+                "retrain_job_id": "rj-1",
+                "filename": "sample.csv",
+                "uploaded_at": "2024-06-01T09:15:31Z",
+                "auto_switch": auto_switch,
+            },
+            "poll": {
+                "wait_seconds": 0,
+                "polls": 0,
+                "started_at": "2024-06-01T09:15:31Z",
+                "deadline_at": "2024-06-02T09:15:31Z",
+                "status": None,
+                "state": "running",
+            },
+            "duplicate": duplicate,
+            "execution_id": payload["execution_id"],
+        }
+
+    return answer
+
+
+def poll_answer(state: str, status: str) -> Callable[[dict[str, Any]], Any]:
+    def answer(payload: dict[str, Any]) -> dict[str, Any]:
+        return {
+            **payload["poll"],
+            "wait_seconds": 0,
+            "polls": payload["poll"]["polls"] + 1,
+            "checked_at": "2024-06-01T09:20:00Z",
+            "status": status,
+            "state": state,
+            "message": "Row count out of range" if state == "failed" else None,
+            "model_id": 7 if state == "finished" else None,
+        }
+
+    return answer
+
+
+ARCHIVE = {
+    "result_key": "results/demo/rj-1/retrain_result.zip",
+    "summary_key": "results/demo/rj-1/summary.json",
+    "size": 1234,
+    "entries": ["metrics.json"],
+}
+RUNNING = poll_answer("running", "job_running")
+FINISHED = poll_answer("finished", "job_finished")
+
+
+def record_answer(payload: dict[str, Any]) -> dict[str, Any]:
+    state = payload["state"]
+    return {
+        "failure_key": "failed/demo/sample.csv.json",
+        "error": state["error"]["Error"],
+        "message": "scripted",
+        "step": state["failed_step"],
+    }
+
+
+def wait_for_executions(started: int, deadline: float) -> None:
+    """Join the interpreter threads started since ``started`` (they may start more while running)."""
+    while True:
+        pending = [thread for thread in TMP_THREADS[started:] if thread.is_alive()]
+        if not pending:
+            return
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, "the execution did not finish in time"
+        pending[0].join(timeout=remaining)
+
+
+@pytest.fixture(scope="module")
+def aws(retrain_text, render_asl):
+    """moto with two copies of the real definition: one notifying a live topic, one a missing topic."""
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sns = boto3.client("sns", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        topic_arn = sns.create_topic(Name="notifications")["TopicArn"]
+        queue_url = sqs.create_queue(QueueName="notifications")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn["QueueArn"])
+        machines = {}
+        for topic_exists, topic in (
+            (True, topic_arn),
+            (False, f"arn:aws:sns:{REGION}:{ACCOUNT}:missing-topic"),
+        ):
+            definition = render_asl(
+                retrain_text,
+                {
+                    "NotificationTopicArn": topic,
+                    "TaskRetryIntervalSeconds": "1",
+                    "TaskRetryMaxAttempts": str(RETRY_MAX_ATTEMPTS),
+                    "TaskRetryMaxDelaySeconds": str(RETRY_MAX_DELAY),
+                },
+            )
+            machines[topic_exists] = sfn.create_state_machine(
+                name=f"retrain-{'notifying' if topic_exists else 'unnotified'}",
+                definition=json.dumps(definition),
+                roleArn=f"arn:aws:iam::{ACCOUNT}:role/retrain",
+            )["stateMachineArn"]
+        yield SimpleNamespace(sfn=sfn, sqs=sqs, queue_url=queue_url, machines=machines)
+
+
+def drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    """Every message in the queue (deleted once read)."""
+    bodies = []
+    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return bodies
+
+
+@pytest.fixture
+def run_retrain(monkeypatch, aws, load_event, request):
+    """``run_retrain(scripts, topic_exists=True)`` runs one execution of the real definition."""
+    retry_delays: list[float] = []
+    monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=retry_delays.append))
+    drain(aws.sqs, aws.queue_url)
+    runs = iter(range(1_000))
+
+    def run(scripts: dict[str, list[Answer]], *, topic_exists: bool = True) -> Run:
+        functions = ScriptedFunctions({name: list(answers) for name, answers in scripts.items()})
+        monkeypatch.setattr(lambda_eval_utils, "_invoke_lambda_function", functions.invoke)
+        started = len(TMP_THREADS)
+        name = re.sub(r"[^A-Za-z0-9_-]", "-", request.node.name)[:70] + f"-{next(runs)}"
+        execution_arn = aws.sfn.start_execution(
+            stateMachineArn=aws.machines[topic_exists],
+            name=name,
+            input=json.dumps(load_event("object-created.json")),
+        )["executionArn"]
+        wait_for_executions(started, time.monotonic() + EXECUTION_TIMEOUT)
+        description = aws.sfn.describe_execution(executionArn=execution_arn)
+        output = json.loads(description["output"]) if description.get("output") else None
+        notifications = drain(aws.sqs, aws.queue_url)
+        return Run(
+            description["status"], description, output, functions, notifications, retry_delays, execution_arn
+        )
+
+    return run
+
+
+def single_notification(run: Run, outcome: str) -> dict[str, Any]:
+    (notification,) = run.notifications
+    assert notification["MessageAttributes"]["outcome"]["Value"] == outcome
+    return json.loads(notification["Message"])
+
+
+def test_success_with_switch_passes_the_contract_shapes(run_retrain, load_event):
+    run = run_retrain(
+        {
+            "Upload": [upload_answer(auto_switch=True)],
+            "CheckStatus": [RUNNING, RUNNING, FINISHED],
+            "Archive": [ARCHIVE],
+            "SwitchModel": [{"switched": True, "reason": "the retrained model was published"}],
+        }
+    )
+    assert run.status == "SUCCEEDED", run.description
+    assert run.functions.order == [
+        "Upload",
+        "CheckStatus",
+        "CheckStatus",
+        "CheckStatus",
+        "Archive",
+        "SwitchModel",
+    ]
+    (upload,) = run.functions.called("Upload")
+    assert upload == {"event": load_event("object-created.json"), "execution_id": run.execution_arn}
+    checks = run.functions.called("CheckStatus")
+    assert all(set(check) == {"job", "poll"} for check in checks)
+    assert [check["poll"]["polls"] for check in checks] == [0, 1, 2]
+    (archive,) = run.functions.called("Archive")
+    assert set(archive) == {"source", "job", "poll", "execution_id"}
+    assert archive["execution_id"] == run.execution_arn and archive["poll"]["state"] == "finished"
+    (switch,) = run.functions.called("SwitchModel")
+    assert switch["archive"] == ARCHIVE and switch["source"] == archive["source"]
+    assert run.output["switch"]["switched"] is True
+    assert run.output["archive"] == ARCHIVE
+    assert run.output["notification"]["message_id"]
+    message = single_notification(run, "SUCCEEDED")
+    assert message["archive"]["result_key"] == ARCHIVE["result_key"]
+    assert message["switch"] == {"switched": True, "reason": "the retrained model was published"}
+
+
+def test_success_without_switch_skips_the_switch(run_retrain):
+    run = run_retrain(
+        {"Upload": [upload_answer(auto_switch=False)], "CheckStatus": [FINISHED], "Archive": [ARCHIVE]}
+    )
+    assert run.status == "SUCCEEDED"
+    assert run.functions.order == ["Upload", "CheckStatus", "Archive"]
+    assert "switch" not in run.output
+    single_notification(run, "SUCCEEDED")
+
+
+def test_a_duplicate_event_ends_quietly(run_retrain):
+    run = run_retrain({"Upload": [upload_answer(duplicate=True)]})
+    assert run.status == "SUCCEEDED"
+    assert run.functions.order == ["Upload"]
+    assert run.notifications == []
+
+
+def test_transient_errors_are_retried_with_bounded_backoff(run_retrain):
+    run = run_retrain(
+        {
+            "Upload": [FunctionError("ServerError"), upload_answer(auto_switch=True)],
+            "CheckStatus": [FunctionError("RateLimited"), FINISHED],
+            "Archive": [FunctionError("Lambda.TooManyRequestsException"), ARCHIVE],
+            "SwitchModel": [FunctionError("ModelSwitchBusy"), {"switched": True, "reason": "published"}],
+        }
+    )
+    assert run.status == "SUCCEEDED", run.description
+    assert run.functions.order == [
+        *["Upload"] * 2,
+        *["CheckStatus"] * 2,
+        *["Archive"] * 2,
+        *["SwitchModel"] * 2,
+    ]
+    assert len(run.retry_delays) == 4
+    assert all(0 <= delay <= RETRY_MAX_DELAY for delay in run.retry_delays)
+
+
+def test_a_permanent_upload_error_is_recorded_and_notified_once(run_retrain, load_event):
+    run = run_retrain(
+        {"Upload": [FunctionError("ApiKeyInvalid", "invalid_api_key.")], "RecordFailure": [record_answer]}
+    )
+    assert run.status == "FAILED"
+    assert run.description["error"] == "RetrainFailed"
+    assert run.functions.order == ["Upload", "RecordFailure"]
+    (record,) = run.functions.called("RecordFailure")
+    assert record["execution_id"] == run.execution_arn
+    state = record["state"]
+    assert state["failed_step"] == "Upload"
+    assert state["error"]["Error"] == "ApiKeyInvalid"
+    assert json.loads(state["error"]["Cause"])["errorMessage"] == "invalid_api_key."
+    assert state["detail"] == load_event("object-created.json")["detail"]  # the raw event is still there
+    message = single_notification(run, "FAILED")
+    assert message["failure"]["failure_key"] == "failed/demo/sample.csv.json"
+    assert message["failure"]["error"] == "ApiKeyInvalid"
+
+
+def test_transient_errors_that_persist_are_reported(run_retrain):
+    run = run_retrain({"Upload": [FunctionError("ConnectionFailed")], "RecordFailure": [record_answer]})
+    assert run.status == "FAILED"
+    assert run.functions.order == ["Upload"] * (1 + RETRY_MAX_ATTEMPTS) + ["RecordFailure"]
+    assert run.functions.called("RecordFailure")[0]["state"]["error"]["Error"] == "ConnectionFailed"
+
+
+@pytest.mark.parametrize(
+    ("poll", "error"),
+    [
+        (poll_answer("failed", "job_failed"), "JobFailed"),
+        (poll_answer("deadline", "job_running"), "JobDeadlineExceeded"),
+    ],
+)
+def test_job_outcomes_take_the_failure_path(run_retrain, poll, error):
+    run = run_retrain(
+        {"Upload": [upload_answer()], "CheckStatus": [RUNNING, poll], "RecordFailure": [record_answer]}
+    )
+    assert run.status == "FAILED"
+    assert run.functions.order == ["Upload", "CheckStatus", "CheckStatus", "RecordFailure"]
+    state = run.functions.called("RecordFailure")[0]["state"]
+    assert (state["failed_step"], state["error"]["Error"]) == ("CheckStatus", error)
+    assert json.loads(state["error"]["Cause"])["errorType"] == error
+    assert state["poll"]["status"] in {"job_failed", "job_running"}
+    single_notification(run, "FAILED")
+
+
+@pytest.mark.parametrize(
+    ("scripts", "step"),
+    [
+        ({"CheckStatus": [FunctionError("RetrainJobNotFound")]}, "CheckStatus"),
+        ({"CheckStatus": [FINISHED], "Archive": [FunctionError("UrlExpired")]}, "Archive"),
+        (
+            {
+                "CheckStatus": [FINISHED],
+                "Archive": [ARCHIVE],
+                "SwitchModel": [FunctionError("RetrainJobNotFinished")],
+            },
+            "SwitchModel",
+        ),
+    ],
+)
+def test_each_step_failure_names_its_step(run_retrain, scripts, step):
+    run = run_retrain(
+        {"Upload": [upload_answer(auto_switch=True)], "RecordFailure": [record_answer], **scripts}
+    )
+    assert run.status == "FAILED"
+    assert run.functions.order[-1] == "RecordFailure"
+    assert run.functions.called("RecordFailure")[0]["state"]["failed_step"] == step
+    single_notification(run, "FAILED")
+
+
+def test_a_failure_record_that_cannot_be_written_is_still_notified(run_retrain):
+    run = run_retrain(
+        {"Upload": [FunctionError("ModelNotConfigured")], "RecordFailure": [FunctionError("AccessDenied")]}
+    )
+    assert run.status == "FAILED"
+    message = single_notification(run, "FAILED")
+    assert message["error"]["Error"] == "ModelNotConfigured"
+    assert message["record_failure_error"]["Error"] == "AccessDenied"
+
+
+def test_a_success_notification_that_cannot_be_published_keeps_the_success(run_retrain):
+    run = run_retrain(
+        {"Upload": [upload_answer()], "CheckStatus": [FINISHED], "Archive": [ARCHIVE]}, topic_exists=False
+    )
+    assert run.status == "SUCCEEDED"
+    assert run.output["archive"] == ARCHIVE
+    assert run.output["notification_error"]["Error"].startswith("SNS.")
+    assert "notification" not in run.output
+
+
+def test_a_failure_notification_that_cannot_be_published_still_fails(run_retrain):
+    run = run_retrain(
+        {"Upload": [FunctionError("UserDeleted")], "RecordFailure": [record_answer]}, topic_exists=False
+    )
+    assert run.status == "FAILED"
+    assert run.description["error"] == "RetrainFailed"
