@@ -26,7 +26,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/sam validate --lint --template template.yaml
-	$(BIN)/cfn-lint -a cfn_lint_serverless.rules template.yaml
+	$(BIN)/cfn-lint --template template.yaml --append-rules cfn_lint_serverless.rules
 	$(BIN)/sam build --template template.yaml --build-dir .aws-sam/build
 
 bench: install

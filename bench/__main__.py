@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from bench import imports, orchestration, scale, transfer
-from bench.procs import LOGS, OUT, ROOT, BenchError
+from bench.procs import LOGS, OUT, ROOT, BenchError, set_budget
 from bench.report import Report, at_most
 
 RESULTS = ROOT / "bench" / "results.json"
@@ -27,11 +27,17 @@ def _imports(report: Report, quick: bool) -> None:
     report.add("handler_import_ms_slowest", measured["handlers_ms"][measured["slowest_handler"]])
     report.add("boto3_import_ms", measured["boto3_ms"])
     report.details["imports"] = measured
+    heaviest = list(measured["slowest_handler_import_ms_by_package"].items())[:4]
+    report.notes.append(
+        f"Import: slowest handler is {measured['slowest_handler']}; its heaviest imports (self time): "
+        + ", ".join(f"{name} {ms:g} ms" for name, ms in heaviest)
+        + f"; boto3 alone {measured['boto3_ms']:g} ms."
+    )
 
 
 def _sections(args: argparse.Namespace) -> dict[str, Callable[[Report], None]]:
     size = args.size_mib or (64 if args.quick else 1024)
-    repeats = args.repeats or (1 if args.quick else 3)
+    repeats = args.repeats or (1 if args.quick else 2)
     return {
         "imports": lambda report: _imports(report, args.quick),
         "orchestration": lambda report: orchestration.run(report, args.quick, timeout=180),
@@ -59,12 +65,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--size-mib", type=int, help="transfer size (a multiple of 4; default 1024, quick 64)"
     )
-    parser.add_argument("--repeats", type=int, help="runs per transfer variant (default 3, quick 1)")
+    parser.add_argument("--repeats", type=int, help="runs per transfer variant (default 2, quick 1)")
+    parser.add_argument(
+        "--budget", type=float, default=570.0, help="seconds the whole run may take (default 570)"
+    )
     args = parser.parse_args(argv)
+    if args.size_mib is not None and (args.size_mib <= 0 or args.size_mib % 4):
+        parser.error(f"--size-mib must be a positive multiple of 4, got {args.size_mib}")
+    if args.repeats is not None and args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
     if not shutil.which("curl"):
         parser.error("curl is needed for the transfer references")
 
     shutil.rmtree(LOGS, ignore_errors=True)
+    load_before = os.getloadavg()[0]
+    set_budget(args.budget)
     report = Report()
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -75,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         begun = time.perf_counter()
         try:
             section(report)
-        except (BenchError, ImportError, OSError, KeyError, ValueError) as exc:
+        except BenchError as exc:
+            report.errors[name] = str(exc)
+        except Exception as exc:  # noqa: BLE001 - one failed section must not cost the others' results
             report.errors[name] = f"{type(exc).__name__}: {exc}"
         timings[name] = round(time.perf_counter() - begun, 1)
         print(f"[bench] {name} done in {timings[name]} s", file=sys.stderr, flush=True)
@@ -85,9 +102,15 @@ def main(argv: list[str] | None = None) -> int:
         "mode": "quick" if args.quick else "full",
         "machine": _machine(),
         "section_seconds": timings,
+        "load_average_1min": {"start": round(load_before, 2), "end": round(os.getloadavg()[0], 2)},
         "total_seconds": round(time.perf_counter() - started, 1),
     }
-    report.notes.extend(_notes())
+    report.notes.extend(_notes(args.quick))
+    if load_before > 0.5 * (os.cpu_count() or 1):
+        report.notes.append(
+            f"Other work was running (1-min load average {load_before:.1f} at the start): timings are "
+            "noisy; rerun on a quiet machine for numbers to compare."
+        )
     report.write(RESULTS, header)
     print(report.table())
     print(f"\nwrote {RESULTS.relative_to(ROOT)} in {header['total_seconds']} s", file=sys.stderr)
@@ -95,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if report.errors else 0
 
 
-def _notes() -> list[str]:
-    return [
+def _notes(quick: bool) -> list[str]:
+    notes = [
         "RSS: peak resident memory (VmHWM) of a fresh process that only runs the handler; moto and the "
         "emulator run in processes of their own.",
         "Upload reference: curl GET (presigned S3) | curl PUT with Content-Length "
@@ -106,7 +129,14 @@ def _notes() -> list[str]:
         "Cost: Step Functions standard $0.025/1k transitions + Lambda arm64 $0.20/1M requests and "
         f"$0.0000133334/GB-s at {orchestration.ASSUMED_CHECK_SECONDS:g} s billed per status check; "
         "transfers' own compute excluded. Latency: worst case (job ending just after a check).",
+        "Throughput: the fastest of the runs of each variant, runs alternating code and curl (ABBA).",
     ]
+    if quick:
+        notes.append(
+            "--quick: 64 MiB transfers, so each handler's fixed set-up (secret, idempotency record, API "
+            "call) weighs on its throughput; only the full run's ratios count."
+        )
+    return notes
 
 
 def _cleanup() -> None:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.procs import ROOT, BenchError, child_env
+from bench.procs import ROOT, BenchError, bounded, child_env
 
 FUNCTIONS = ROOT / "functions"
 LAYER = ROOT / "layers" / "prediction_one"
@@ -58,14 +58,16 @@ def handler_files() -> list[Path]:
     return sorted(FUNCTIONS.glob("*/app.py"))
 
 
-def _sample(target: str, function_dir: Path | None, env: dict[str, str], timeout: float) -> float:
+def _probe(
+    target: str, function_dir: Path | None, env: dict[str, str], timeout: float, flags: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[bytes]:
+    timeout = bounded(timeout, f"importing {target}")
     paths = [str(LAYER)] + ([str(function_dir)] if function_dir else [])
     environment = child_env(env)
     environment["PYTHONPATH"] = ":".join([*paths, environment["PYTHONPATH"]])
-    environment["PYTHONDONTWRITEBYTECODE"] = "0"
     try:
         completed = subprocess.run(
-            [sys.executable, "-c", _PROBE, target],
+            [sys.executable, *flags, "-c", _PROBE, target],
             cwd=function_dir or ROOT,
             env=environment,
             capture_output=True,
@@ -77,7 +79,30 @@ def _sample(target: str, function_dir: Path | None, env: dict[str, str], timeout
     if completed.returncode != 0:
         tail = completed.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
         raise BenchError(f"importing {target} failed: {tail[0]}")
+    return completed
+
+
+def _sample(target: str, function_dir: Path | None, env: dict[str, str], timeout: float) -> float:
+    completed = _probe(target, function_dir, env, timeout)
     return float(completed.stdout.decode().strip().splitlines()[-1])
+
+
+def breakdown(
+    target: str, function_dir: Path | None, env: dict[str, str], timeout: float
+) -> dict[str, float]:
+    """Milliseconds of import work per top-level package (``-X importtime`` self times), largest first."""
+    completed = _probe(target, function_dir, env, timeout, ("-X", "importtime"))
+    totals: dict[str, float] = {}
+    for line in completed.stderr.decode(errors="replace").splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        self_us, _cumulative, name = (part.strip() for part in line.removeprefix("import time:").split("|"))
+        if not self_us.isdigit():
+            continue  # the header line
+        root = name.split(".")[0]
+        totals[root] = totals.get(root, 0.0) + int(self_us) / 1000
+    ranked = sorted(totals.items(), key=lambda item: item[1], reverse=True)
+    return {name: round(ms, 1) for name, ms in ranked}
 
 
 def measure(runs: int = 7, timeout: float = 60.0) -> dict[str, Any]:
@@ -98,6 +123,8 @@ def measure(runs: int = 7, timeout: float = 60.0) -> dict[str, Any]:
     medians = {name: statistics.median(values) for name, values in samples.items()}
     boto3_seconds = medians.pop("boto3")
     slowest = max(medians, key=medians.__getitem__)
+    folder = FUNCTIONS / slowest
+    packages = breakdown(str(folder / "app.py"), folder, lambda_like_env(slowest), timeout)
     return {
         "runs": runs,
         "boto3_ms": round(boto3_seconds * 1000, 1),
@@ -105,6 +132,7 @@ def measure(runs: int = 7, timeout: float = 60.0) -> dict[str, Any]:
         "slowest_handler": slowest,
         "ratio": medians[slowest] / boto3_seconds,
         "samples_ms": {name: [round(v * 1000, 1) for v in values] for name, values in samples.items()},
+        "slowest_handler_import_ms_by_package": dict(list(packages.items())[:12]),
     }
 
 

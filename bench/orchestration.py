@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench.pricing import OrchestrationCost
+from bench.pricing import SFN_STANDARD_PER_TRANSITION, OrchestrationCost
 from bench.procs import BenchError, Service, run_json
 from bench.report import Report, at_most
 from bench.template import function_architecture, function_memory_mb, load
@@ -66,18 +66,50 @@ WaitFunction = Callable[[int, float], float]
 """``(polls so far, seconds since upload) -> seconds to wait before the next status check``."""
 
 
-def detect(job_seconds: float, next_wait: WaitFunction, limit: int = 100_000) -> Detection:
-    """Step a polling schedule with a simulated clock until a check happens at or after the job's end."""
+def detect(
+    job_seconds: float, next_wait: WaitFunction, overhead: float = 0.0, limit: int = 100_000
+) -> Detection:
+    """Step a polling schedule with a simulated clock until a check happens at or after the job's end.
+
+    ``overhead`` is the time each cycle spends outside its wait (the status check, the transitions).
+    """
     now, previous, polls, waits = 0.0, 0.0, 0, []
     while polls < limit:
         wait = next_wait(polls, now)
         if wait <= 0:
             raise BenchError(f"the schedule asked for a wait of {wait} s after {polls} polls")
         waits.append(wait)
-        previous, now, polls = now, now + wait, polls + 1
+        previous, now, polls = now, now + wait + overhead, polls + 1
         if now >= job_seconds:
             return Detection(job_seconds, polls, now, previous, tuple(waits))
     raise BenchError(f"no detection of a {job_seconds} s job within {limit} polls")
+
+
+def cycle_overhead(history: list[dict[str, Any]]) -> float:
+    """Mean seconds a poll cycle of a real run took beyond its scheduled wait (from upload to each check)."""
+    waits: list[float] = []
+    checks: list[datetime] = []
+    started: datetime | None = None
+    for event in history:
+        details = event.get("stateEnteredEventDetails") or {}
+        if event["type"] == "WaitStateEntered":
+            poll = json.loads(details["input"])["poll"]
+            waits.append(float(poll["wait_seconds"]))
+            started = started or _parse_time(poll["started_at"])
+        elif event["type"] == "TaskStateEntered" and details.get("name") == CHECK_STATE:
+            checks.append(_parse_time(event["timestamp"]))
+    if started is None or not checks:
+        raise BenchError("the history has no poll cycle to time")
+    moments = [started, *checks]
+    excess = [(moments[i + 1] - moments[i]).total_seconds() - waits[i] for i in range(len(checks))]
+    return max(0.0, sum(excess) / len(excess))
+
+
+def _parse_time(value: str | datetime) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def fixed_wait(seconds: float) -> WaitFunction:
@@ -255,8 +287,11 @@ def run(report: Report, quick: bool, timeout: float) -> None:
         )
     if result["runs"][0]["status"] != "SUCCEEDED":
         raise BenchError(f"the scaled execution ended {result['runs'][0]['status']}")
-    shape = shape_of(result["histories"][0], result["definition"])
-    predicted = detect(job_seconds, pipeline_wait(polling_env(small)))
+    history = result["histories"][0]
+    shape = shape_of(history, result["definition"])
+    overhead = cycle_overhead(history)
+    predicted = detect(job_seconds, pipeline_wait(polling_env(small)), overhead)
+    predicted_ideal = detect(job_seconds, pipeline_wait(polling_env(small)))
 
     full_wait = pipeline_wait(polling_env(full))
     rows: dict[str, Any] = {}
@@ -307,10 +342,13 @@ def run(report: Report, quick: bool, timeout: float) -> None:
         "scaled_run": {
             "observed_polls": shape.polls,
             "predicted_polls": predicted.polls,
+            "predicted_polls_without_overhead": predicted_ideal.polls,
+            "measured_cycle_overhead_s": round(overhead, 3),
             "wall_seconds": round(result["seconds"], 1),
         },
         "jobs": rows,
     }
+    report.notes.append(_bound_note(shape, memory, architecture))
     if abs(shape.polls - predicted.polls) > 1:
         report.errors["orchestration_cross_check"] = (
             f"the scaled run polled {shape.polls} times, the schedule predicts {predicted.polls}"
@@ -326,3 +364,20 @@ def _cost_dict(cost: OrchestrationCost) -> dict[str, Any]:
         "lambda_usd": round(cost.lambda_usd, 7),
         "total_usd": round(cost.total_usd, 7),
     }
+
+
+def _bound_note(shape: ExecutionShape, memory: int, architecture: str) -> str:
+    """What bounds the 30-minute job's cost, from the measured shape and the latency target."""
+    seconds = JOBS["30min"]
+    fewest = minimum_polls(seconds)
+    floor_cost = shape.cost(fewest, memory, architecture)
+    lambda_usd = floor_cost.lambda_usd
+    allowed = (COST_TARGET_USD - lambda_usd) / SFN_STANDARD_PER_TRANSITION
+    per_check = (allowed - shape.fixed_transitions) / fewest
+    return (
+        f"Polling: {shape.fixed_transitions} transitions once + {shape.transitions_per_poll} per check "
+        f"(scaled run's history), status checks at {memory} MB {architecture}. Any schedule meeting the "
+        f"latency target needs >= {fewest} checks for a 30-min job: >= {floor_cost.transitions} "
+        f"transitions = ${floor_cost.total_usd:.5f}; ${COST_TARGET_USD:g} allows {allowed:.0f} transitions, "
+        f"i.e. <= {per_check:.2f} per check."
+    )

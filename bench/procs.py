@@ -23,6 +23,25 @@ class BenchError(RuntimeError):
     """A measurement could not be taken; the message says which one and why."""
 
 
+_deadline: float | None = None
+
+
+def set_budget(seconds: float) -> None:
+    """Bound the whole run: every later wait on a child is cut to what is left of ``seconds`` from now."""
+    global _deadline
+    _deadline = time.monotonic() + seconds
+
+
+def bounded(timeout: float, what: str) -> float:
+    """``timeout``, or less when the run's budget ends sooner; an error once the budget is spent."""
+    if _deadline is None:
+        return timeout
+    left = _deadline - time.monotonic()
+    if left <= 1:
+        raise BenchError(f"{what}: the run's time budget is spent")
+    return min(timeout, left)
+
+
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment for a child: this one, the repository importable, no proxies for loopback."""
     env = dict(os.environ)
@@ -60,7 +79,7 @@ class Service:
             stderr=log,
         )
         log.close()
-        line = _read_line(self.process, self.ready_timeout, self.name)
+        line = _read_line(self.process, bounded(self.ready_timeout, self.name), self.name)
         self.endpoint = json.loads(line)["endpoint"]
         return self
 
@@ -118,6 +137,7 @@ def _read_line(process: subprocess.Popen[bytes], timeout: float, name: str) -> s
 
 def run_json(name: str, args: list[str], timeout: float, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run ``python -m <args>`` to completion within ``timeout``; its last stdout line is the JSON result."""
+    timeout = bounded(timeout, name)
     log = _log_file(name)
     try:
         completed = subprocess.run(
@@ -142,6 +162,7 @@ def run_json(name: str, args: list[str], timeout: float, env: dict[str, str] | N
 
 def run_shell(name: str, script: str, timeout: float, env: dict[str, str] | None = None) -> float:
     """Run a shell pipeline within ``timeout`` and return its wall time in seconds; fail on any error."""
+    timeout = bounded(timeout, name)
     log = _log_file(name)
     started = time.perf_counter()
     try:

@@ -7,6 +7,7 @@ clock runs from the first object put to the end of the last execution.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from bench.procs import BenchError, Service, run_json
@@ -44,8 +45,17 @@ def run(report: Report, many: int, timeout: float) -> None:
         lots = _run(f"stack-scale-{many}", emulator.endpoint, api_key, many, timeout)
     ratio = lots["seconds"] / one["seconds"]
     report.add(f"scale_ratio_{many}_vs_1", round(ratio, 2), at_most(SCALE_TARGET))
+    cores = os.cpu_count() or 1
     report.details["scale"] = {
         "job_seconds": JOB_SECONDS,
         "parameters": PARAMETERS,
-        "files": {"1": round(one["seconds"], 2), str(many): round(lots["seconds"], 2)},
+        "wall_seconds": {"1": round(one["seconds"], 2), str(many): round(lots["seconds"], 2)},
+        "stack_cpu_seconds": {"1": round(one["cpu_seconds"], 2), str(many): round(lots["cpu_seconds"], 2)},
+        "cores": cores,
     }
+    busy = lots["cpu_seconds"] / (lots["seconds"] * cores)
+    report.notes.append(
+        f"Scale: {many} files took {lots['seconds']:.1f} s wall and {lots['cpu_seconds']:.1f} s CPU in the "
+        f"local stack's one process ({busy:.0%} of {cores} cores; 1 file: {one['seconds']:.1f} s wall, "
+        f"{one['cpu_seconds']:.1f} s CPU). On AWS each execution and Lambda runs on its own."
+    )

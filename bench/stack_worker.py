@@ -3,8 +3,10 @@
 ``python -m bench.stack_worker`` reads its settings as JSON from ``BENCH_WORKER``:
 ``{"api_base_url", "api_keys": {model: key}, "parameters": {template parameter: value}, "model",
 "files": N, "timeout": seconds, "history": bool}`` and prints one JSON line:
-``{"seconds", "runs": [{"key", "status"}], "histories": [[events...]], "definition": {...}}`` where
-``seconds`` runs from the first object put to the last execution's end.
+``{"seconds", "cpu_seconds", "runs": [{"key", "status", "error", "cause"}], "histories": [[events...]],
+"definition": {...}}`` where ``seconds`` runs from the first object put to the last execution's end and
+``cpu_seconds`` is this process's CPU time over the same span (moto, the state machine interpreter and the
+handlers all run here).
 """
 
 from __future__ import annotations
@@ -30,8 +32,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
 def main() -> int:
-    from p1_retrain.local import LocalStack
+    from p1_retrain.local.stack import LocalStack
 
     settings: dict[str, Any] = json.loads(os.environ["BENCH_WORKER"])
     model = settings["model"]
@@ -43,6 +50,7 @@ def main() -> int:
     ) as stack:
         bodies = [small_csv(seed=index) for index in range(settings["files"])]
         started = time.perf_counter()
+        cpu_before = _cpu_seconds()
         for index, body in enumerate(bodies):
             stack.put_object(f"incoming/{model}/bench-{index:03d}.csv", body)
         stack.pump_events()
@@ -50,13 +58,16 @@ def main() -> int:
         seconds = time.perf_counter() - started
         report: dict[str, Any] = {
             "seconds": seconds,
-            "runs": [{"key": run.key, "status": run.status} for run in runs],
+            "cpu_seconds": _cpu_seconds() - cpu_before,
+            "runs": [
+                {"key": run.key, "status": run.status, "error": run.error, "cause": (run.cause or "")[:500]}
+                for run in runs
+            ],
         }
         if settings.get("history"):
             report["histories"] = [_plain(stack.execution_history(run.execution_arn)) for run in runs]
-            report["definition"] = json.loads(
-                stack.sfn.describe_state_machine(stateMachineArn=stack.state_machine_arn)["definition"]
-            )
+            machine = stack.sfn.describe_state_machine(stateMachineArn=runs[0].state_machine_arn)
+            report["definition"] = json.loads(machine["definition"])
     print(json.dumps(report), flush=True)
     return 0
 

@@ -15,7 +15,7 @@ import inspect
 import json
 import shutil
 import statistics
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -55,12 +55,14 @@ class Runs:
 
     @property
     def mib_per_s(self) -> float:
-        return self.size / MIB / statistics.median(self.seconds)
+        """Best of the runs: other load on the machine only ever slows a transfer down."""
+        return self.size / MIB / min(self.seconds)
 
     def summary(self) -> dict[str, Any]:
         result: dict[str, Any] = {
             "seconds": [round(s, 3) for s in self.seconds],
-            "median_mib_per_s": round(self.mib_per_s, 1),
+            "best_mib_per_s": round(self.mib_per_s, 1),
+            "median_mib_per_s": round(self.size / MIB / statistics.median(self.seconds), 1),
         }
         if self.peaks:
             result["peak_rss_mib"] = self.peaks
@@ -172,6 +174,12 @@ class TransferBench:
         env = {**env, "BENCH_WORKER": json.dumps(settings)}
         return run_json(name, ["bench.transfer_worker", mode], self.timeout, env)
 
+    def _alternate(self, first: Callable[[int], None], second: Callable[[int], None]) -> None:
+        """Run both variants ``repeats`` times in ABBA order, so a steady drift favours neither."""
+        for attempt in range(self.repeats):
+            for variant in (first, second) if attempt % 2 == 0 else (second, first):
+                variant(attempt)
+
     def _function_env(self, aws: AwsFixture, api_base_url: str) -> dict[str, str]:
         return {
             **aws.function_env(),
@@ -251,7 +259,8 @@ class TransferBench:
         ceiling = curlref.get_only("curl-s3-get", source_url, self.timeout)
         real, curl, seed = Runs(self.size), Runs(self.size), Runs(self.size)
         memory = _memory("upload")
-        for attempt in range(self.repeats):
+
+        def run_real(attempt: int) -> None:
             aws.forget_processed_objects()
             event = {
                 "event": object_created_event(aws, SOURCE_KEY, head),
@@ -263,15 +272,16 @@ class TransferBench:
                 env,
                 {"event": event, "memory_mb": memory, "bytes": self.size},
             )
-            job_id = result["result"]["job"]["retrain_job_id"]
-            self._check_upload(admin, job_id, sha256, "upload (real code)")
+            self._check_upload(admin, result["result"]["job"]["retrain_job_id"], sha256, "upload (real code)")
             real.add(result["seconds"], result)
 
+        def run_curl(attempt: int) -> None:
             job_id, upload_url = api.new_job(Path(SOURCE_KEY).name)
-            curl.add(
-                curlref.upload(f"curl-upload-{attempt}", source_url, upload_url, self.size, self.timeout)
-            )
+            name = f"curl-upload-{attempt}"
+            curl.add(curlref.upload(name, source_url, upload_url, self.size, self.timeout))
             self._check_upload(admin, job_id, sha256, "upload (curl reference)")
+
+        self._alternate(run_real, run_curl)
         settings = {
             "api_base_url": api.base_url,
             "api_key": API_KEY,
@@ -334,19 +344,18 @@ class TransferBench:
     ) -> None:
         results = self.work / "results.zip"
         zip_size = data.write_results_zip(results, self.size)
-        small_upload = b"".join(data.csv_chunks(data.BLOCK_BYTES))[: 64 * 200]
         pieces = part_size()
         real, curl = Runs(zip_size), Runs(zip_size)
         memory = _memory("archive")
-        ceiling = 0.0
-        for attempt in range(self.repeats):
-            job_id = api.uploaded_job(f"bench-archive-{attempt}.csv", small_upload)
+
+        def finished_job(name: str) -> str:
+            job_id = api.uploaded_job(f"{name}.csv", data.small_csv())
             admin.set_result_file(job_id, str(results))
             admin.wait_job(job_id, "job_finished", timeout=60)
-            if attempt == 0:
-                ceiling = curlref.get_only(
-                    "curl-emulator-get", api.status(job_id)["download_url"], self.timeout
-                )
+            return job_id
+
+        def run_real(attempt: int) -> None:
+            job_id = finished_job(f"archive-real-{attempt}")
             event = archive_event(aws, head, job_id, f"a{attempt}")
             result = self._worker(
                 f"archive-real-{attempt}",
@@ -357,14 +366,18 @@ class TransferBench:
             self._check_archive(aws, result["result"]["result_key"], results, "archive (real code)")
             real.add(result["seconds"], result)
 
+        def run_curl(attempt: int) -> None:
+            job_id = finished_job(f"archive-curl-{attempt}")
             download_url = api.status(job_id)["download_url"]
             key = f"bench/curl/{job_id}/results.zip"
-            curl.add(
-                curlref.archive(
-                    f"curl-archive-{attempt}", download_url, aws, key, zip_size, pieces, self.timeout
-                )
-            )
+            name = f"curl-archive-{attempt}"
+            curl.add(curlref.archive(name, download_url, aws, key, zip_size, pieces, self.timeout))
             self._check_archive(aws, key, results, "archive (curl reference)")
+
+        ceiling = curlref.get_only(
+            "curl-emulator-get", api.status(finished_job("archive-ceiling"))["download_url"], self.timeout
+        )
+        self._alternate(run_real, run_curl)
 
         report.add(
             "archive_peak_rss_mib",
@@ -383,6 +396,11 @@ class TransferBench:
         )
         report.add(
             "archive_source_ceiling_mib_s", round(zip_size / MIB / ceiling, 1), note="curl GET > /dev/null"
+        )
+        report.notes.append(
+            f"Archive: the download alone runs at {zip_size / MIB / ceiling:.0f} MiB/s; curl's multipart "
+            f"upload of the same stream into moto reaches {curl.mib_per_s:.0f} MiB/s, the code "
+            f"{real.mib_per_s:.0f} MiB/s: the S3 side bounds both (moto hashes and stores every part)."
         )
         self.details["archive"] = {
             "bytes": zip_size,

@@ -20,7 +20,6 @@ route_library_logs(logger)
 
 @logger.inject_lambda_context(correlation_id_path="job.retrain_job_id")
 @tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with reported(logger, "CheckStatus"):
         result = check_status_step(unwrap(event, "job"), unwrap(event, "poll"))

@@ -1,7 +1,7 @@
 """RecordFailure: write ``failed/<model>/<rest of key>.json`` naming the documented error in plain words.
 
 Input: ``{"state": <the execution state with error and failed_step>, "execution_id": <execution ARN>}``.
-Output: ``{"failure_key", "error", "message", "step"}``.
+Output: ``{"failure_key", "error", "message", "step", "execution_id"}``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ route_library_logs(logger)
 
 @logger.inject_lambda_context(correlation_id_path="state.job.retrain_job_id")
 @tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with reported(logger, "RecordFailure"):
         result = record_failure_step(unwrap(event, "state"), unwrap(event, "execution_id"))

@@ -22,7 +22,6 @@ route_library_logs(logger)
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     source_event = event.get("event", event)
     execution_id = event.get("execution_id") or f"invocation:{context.aws_request_id}"

@@ -1,4 +1,7 @@
-"""The ``p1-retrain`` command: ``emulator`` serves the Prediction One emulator, ``demo`` runs the local stack."""
+"""The ``p1-retrain`` command.
+
+``emulator`` serves the Prediction One emulator; ``demo`` runs the whole pipeline on the local stack.
+"""
 
 from __future__ import annotations
 

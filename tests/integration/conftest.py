@@ -1,4 +1,4 @@
-"""Helpers for the emulator's integration tests: a plain client of the documented routes, small data files."""
+"""What the emulator's integration tests share: a plain client of the documented routes, small data files."""
 
 from __future__ import annotations
 

@@ -187,3 +187,12 @@ def test_faults_do_not_break_a_patient_client(emulator, api):
     assert retry(lambda: api.get(status["download_url"])).content[:2] == b"PK"
     assert retry(lambda: api.switch(created["retrain_job_id"])).status_code == 200
     assert sum(emulator.admin.fault_counts().values()) > 0
+
+
+def test_lost_answer_is_not_applied_to_a_refused_upload(emulator, api):
+    _, upload_url = api.new_job()
+    emulator.admin.set_faults(1.0, kinds=["lost_answer"])
+    answer = api.put(upload_url.replace("X-Amz-Signature=", "X-Amz-Signature=00"), make_table())
+    assert answer.status_code == 403
+    assert emulator.admin.fault_counts() == {}
+    assert emulator.admin.requests_log()[-1]["fault"] is None

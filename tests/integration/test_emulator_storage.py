@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import socket
+from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
 import requests
 
 from p1_retrain.emulator import EmulatorAdminError
+from p1_retrain.emulator.receive import BodyEnded, StoreFailed, receive_to_file
 from tests.integration.conftest import make_table
 
 
@@ -259,3 +262,15 @@ def test_results_are_not_served_before_the_job_finished(emulator, api):
     path = f"/_storage/results/{job_id}/retrain_result.zip"
     url = state.signer.sign(emulator.base_url, "GET", path, state.now(), 60)
     assert_s3_error(api.get(url), 404, "NoSuchKey")
+
+
+def test_receive_to_file_reports_short_bodies_and_disk_failures(tmp_path):
+    body = bytes(range(256)) * 20_000  # ~5 MiB: several buffers
+    target = tmp_path / "out"
+    assert receive_to_file(io.BytesIO(body).readinto, len(body), target) == hashlib.sha256(body).hexdigest()
+    assert target.read_bytes() == body
+    with pytest.raises(BodyEnded):
+        receive_to_file(io.BytesIO(body[:1000]).readinto, len(body), target)
+    if Path("/dev/full").exists():  # every write fails with ENOSPC
+        with pytest.raises(StoreFailed):
+            receive_to_file(io.BytesIO(body).readinto, len(body), Path("/dev/full"))

@@ -160,6 +160,39 @@ class BadTrainingRequest(PermanentPipelineError):
         )
 
 
+class TrainingFailed(PermanentPipelineError):
+    """Prediction One reported a terminal failure status for the watched training run."""
+
+    def __init__(self, model: str, external_process_id: str, status: str) -> None:
+        super().__init__(
+            f"Training run {external_process_id} of model {model!r} ended with status {status!r} "
+            "(setting FAILURE_STATUSES); there is no result to archive."
+        )
+        self.external_process_id = external_process_id
+
+
+class TrainingDeadlineExceeded(PermanentPipelineError):
+    """The training run was still running at the watch's deadline (JOB_DEADLINE_HOURS)."""
+
+    def __init__(self, model: str, external_process_id: str, status: str | None, deadline_at: str) -> None:
+        super().__init__(
+            f"Training run {external_process_id} of model {model!r} was still {status or 'running'!r} at the "
+            f"watch's deadline {deadline_at} (setting JOB_DEADLINE_HOURS); nothing was archived."
+        )
+        self.external_process_id = external_process_id
+
+
+class TrainingResultNotAvailable(PermanentPipelineError):
+    """The training run is finished but the status endpoint gave no result URL."""
+
+    def __init__(self, model: str, external_process_id: str, status: str | None) -> None:
+        super().__init__(
+            f"Training run {external_process_id} of model {model!r} has status {status!r} but no "
+            "result_url: the results file cannot be archived."
+        )
+        self.external_process_id = external_process_id
+
+
 __all__ = [
     "BadTrainingRequest",
     "BadZipLayout",
@@ -174,6 +207,9 @@ __all__ = [
     "PipelineError",
     "ResultNotAvailable",
     "SecretMalformed",
+    "TrainingDeadlineExceeded",
+    "TrainingFailed",
+    "TrainingResultNotAvailable",
     "TransientPipelineError",
     "UnsupportedFileType",
 ]

@@ -113,7 +113,11 @@ def _fit_key(prefix: str, rest: str, suffix: str) -> str:
 
 def failure_key(source_key: str) -> str:
     """``failed/<model>/<rest>.json`` (``failed/_unknown/...`` without a model), at most 1,024 bytes."""
-    model, rest = relative_name(source_key)
+    return model_failure_key(*relative_name(source_key))
+
+
+def model_failure_key(model: str | None, rest: str) -> str:
+    """``failed/<model>/<rest>.json`` for a key already split into model and rest, at most 1,024 bytes."""
     rest = rest.rstrip("/") or "_folder_marker"
     return _fit_key(f"{FAILED_PREFIX}{model or UNKNOWN_MODEL}/", rest, ".json")
 

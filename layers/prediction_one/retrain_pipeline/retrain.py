@@ -10,6 +10,7 @@ import functools
 import logging
 import mimetypes
 import posixpath
+import threading
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -63,10 +64,14 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+_CLIENTS_LOCK = threading.Lock()
+
+
 @functools.cache
 def aws_client(service: str) -> Any:
     """One boto3 client per service and process (reused across warm invocations)."""
-    return boto3.client(service)
+    with _CLIENTS_LOCK:  # boto3's default session is not safe to initialise from two threads at once
+        return boto3.client(service)
 
 
 def _api(config: ModelConfig, settings: PipelineSettings) -> PredictionOneClient:
@@ -213,7 +218,7 @@ def upload_step(
     job = {
         name: stored[name] for name in ("model", "retrain_job_id", "filename", "uploaded_at", "auto_switch")
     }
-    metrics: list[Metric] = [("FilesAccepted", MetricUnit.Count, 1)]
+    metrics: list[Metric] = [] if duplicate else [("FilesAccepted", MetricUnit.Count, 1)]
     if outcome.get("created"):
         metrics += [
             ("RetrainJobsCreated", MetricUnit.Count, 1),
@@ -450,6 +455,10 @@ def record_failure_step(
     state: Mapping[str, Any], execution_id: str, *, settings: PipelineSettings | None = None
 ) -> StepOutput:
     """Write ``failed/<model>/<rest of key>.json`` for a failed execution."""
+    from retrain_pipeline import training  # imported here: training builds on this module
+
+    if training.is_training_state(state):  # the training watcher shares this step
+        return training.record_failure_step(state, execution_id, settings=settings)
     settings = settings or PipelineSettings.from_env()
     error = records.StepError.from_asl(state.get("error"))
     job = state.get("job") if isinstance(state.get("job"), Mapping) else None
@@ -471,5 +480,11 @@ def record_failure_step(
     execution_name = execution_id.rsplit(":", 1)[-1] or "execution"
     key = records.failure_key(raw_key) if raw_key else f"failed/{records.UNKNOWN_MODEL}/{execution_name}.json"
     records.write_json(aws_client("s3"), _output_bucket(settings, source), key, record)
-    output = {"failure_key": key, "error": error.name, "message": error.message, "step": step}
+    output = {
+        "failure_key": key,
+        "error": error.name,
+        "message": error.message,
+        "step": step,
+        "execution_id": execution_id,  # an Upload failure's state has no top-level execution_id
+    }
     return StepOutput(output, [("JobsFailed", MetricUnit.Count, 1)])

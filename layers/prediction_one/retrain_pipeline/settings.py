@@ -16,6 +16,7 @@ DEFAULT_ALLOWED_EXTENSIONS = (".csv", ".tsv", ".zip")
 INCOMING_PREFIX = "incoming/"
 RESULTS_PREFIX = "results/"
 FAILED_PREFIX = "failed/"
+TRAINING_PREFIX = "training/"  # training watch requests: training/<model>/<name>.json
 
 
 def _number(environ: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:

@@ -54,8 +54,8 @@ class SourceObject:
 
     @property
     def version(self) -> str:
-        """What identifies this object version: the version id, else the etag."""
-        return self.version_id or self.etag
+        """What identifies this object version: the version id, else the etag, else the S3 sequencer."""
+        return self.version_id or self.etag or self.sequencer
 
     @property
     def uri(self) -> str:

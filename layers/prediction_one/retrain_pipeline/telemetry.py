@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -17,11 +18,24 @@ from retrain_pipeline.retrain import Metric
 
 DEFAULT_NAMESPACE = "PredictionOneRetrain"
 LIBRARY_LOGGERS = frozenset({"retrain_pipeline", "prediction_one"})
+_FLUSH_LOCK = threading.Lock()
 
 
-def route_library_logs(logger: Logger) -> None:
-    """Send the pipeline's and the client's log lines through the handler's JSON logger (same keys)."""
+def running_in_lambda(environ: Mapping[str, str] | None = None) -> bool:
+    """True inside the AWS Lambda runtime (and ``sam local``), which sets ``AWS_EXECUTION_ENV``."""
+    return (os.environ if environ is None else environ).get("AWS_EXECUTION_ENV", "").startswith("AWS_Lambda_")
+
+
+def route_library_logs(logger: Logger, environ: Mapping[str, str] | None = None) -> bool:
+    """In Lambda, send the pipeline's and the client's log lines through the handler's JSON logger.
+
+    Elsewhere (tests, the local stack) they keep propagating to the root logger, where the host
+    process collects them; returns whether the routing was installed.
+    """
+    if not running_in_lambda(environ):
+        return False
     copy_config_to_registered_loggers(source_logger=logger, include=set(LIBRARY_LOGGERS))
+    return True
 
 
 def new_metrics() -> Metrics:
@@ -30,8 +44,20 @@ def new_metrics() -> Metrics:
 
 
 def publish(metrics: Metrics, items: Iterable[Metric]) -> None:
-    for name, unit, value in items:
-        metrics.add_metric(name=name, unit=unit, value=value)
+    """Add a step's metrics and flush them as one EMF line, atomically.
+
+    Powertools keeps one metric set per process; Lambda runs one invocation per process at a time, but
+    the local stack runs handlers on several threads, where a flush racing another invocation's flush
+    could emit someone else's metrics or fail on an emptied set. A step with nothing to count prints
+    nothing.
+    """
+    items = list(items)
+    if not items:
+        return
+    with _FLUSH_LOCK:
+        for name, unit, value in items:
+            metrics.add_metric(name=name, unit=unit, value=value)
+        metrics.flush_metrics()
 
 
 def unwrap(event: Mapping[str, Any], name: str) -> Any:

@@ -1,8 +1,10 @@
 """A faithful local emulator of the Prediction One external API (retrain and training status), over real HTTP.
 
 ``EmulatorServer(host="127.0.0.1", port=0, models={"demo": "demo-key"}, job_seconds=5.0, upload_url_ttl=900,
-download_url_ttl=600, storage_dir=None)`` serves it (``start()``/``stop()`` or ``with``); ``.base_url`` has
-the real port; ``.admin`` is an ``EmulatorAdmin`` for the admin routes. ``p1-retrain emulator`` runs one.
+download_url_ttl=600, storage_dir=None, *, validate=True, limits=DataLimits(), request_timeout=120.0)``
+serves it (``start()``/``stop()`` or ``with``); ``.base_url`` has the real port; ``.admin`` is an
+``EmulatorAdmin`` for the admin routes. Uploads and results live in ``storage_dir`` (default: a temporary
+folder removed by ``stop()``). ``p1-retrain emulator`` runs one until Ctrl-C or SIGTERM.
 
 API routes (any Host header; key in ``x-api-key``, header name case-insensitive)
     1  GET /v1/external/retrain_jobs/upload_url?filename=NAME    -> {"retrain_job_id", "upload_url"}
@@ -78,7 +80,7 @@ of requests): ``500`` (API: the 5001000201 body with "Internal server error."; s
 ``InternalError``), ``502`` (HTML), ``503``, ``429`` (``Retry-After: 1``), ``reset`` (TCP reset, no answer),
 ``slow`` (waits ``slow_seconds``, default 2, then processes and answers normally), ``expired_url`` (storage:
 403 expired), ``lost_answer`` (upload only: the upload is stored and the job starts, then the connection is
-reset). All but ``lost_answer`` act before processing, so nothing changes.
+reset). The others answer before processing, so the request changes nothing.
 
 The request log keeps the last 100,000 API/storage requests: method, path without query string, endpoint,
 status (null when no answer was sent) and fault; it never holds keys or signatures.

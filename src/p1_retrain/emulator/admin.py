@@ -78,8 +78,9 @@ class EmulatorAdmin:
 
     # -- models and credentials ------------------------------------------------------------------------------
 
-    def health(self) -> bool:
-        return bool(self._json("GET", "/health")["ok"])
+    def health(self, timeout: float | None = None) -> bool:
+        """True once the emulator answers HTTP (raises requests' errors if it does not)."""
+        return bool(self._json("GET", "/health", timeout=timeout)["ok"])
 
     def models(self) -> list[dict[str, Any]]:
         """Every model with its state and ``base_job_id`` (never its key)."""

@@ -34,7 +34,8 @@ def receive_to_file(
     """Copy exactly ``length`` bytes from ``read_into`` to ``target``; returns their SHA-256 (hex).
 
     The file is written by a second thread from a small pool of buffers, so reading from the socket, hashing
-    and writing to disk overlap. Raises ``BodyEnded`` on a short body, the reader's OSError, or ``StoreFailed``.
+    and writing to disk overlap. Raises ``BodyEnded`` on a short body, ``StoreFailed`` when the disk fails,
+    or the reader's OSError.
     """
     digest = hashlib.sha256()
     free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()

@@ -153,9 +153,9 @@ class EmulatorServer:
             target=self._serve, args=(self._httpd,), name="emulator-http", daemon=True
         )
         self._thread.start()
-        self._admin = EmulatorAdmin(self._httpd.base_url, timeout=ready_timeout)
+        self._admin = EmulatorAdmin(self._httpd.base_url)
         try:
-            self._admin.health()
+            self._admin.health(timeout=ready_timeout)
         except Exception:
             self.stop()
             raise

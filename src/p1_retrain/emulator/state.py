@@ -540,7 +540,10 @@ class EmulatorState:
     def complete_upload(self, job_id: str, partial: Path, size: int, sha256: str) -> ValidationTask | None:
         """Store the upload and start the job; returns the input check to run, if validation is on."""
         with self._cond:
-            job = self._jobs[job_id]
+            job = self._jobs.get(job_id)
+            if job is None:  # the emulator was reset while the bytes were arriving
+                partial.unlink(missing_ok=True)
+                raise errors.no_such_key(f"retrain job {job_id}")
             final = self._uploads_dir / f"{job.id}.data"
             os.replace(partial, final)
             settings = self.effective_settings(job.model)

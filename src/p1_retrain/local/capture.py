@@ -1,10 +1,17 @@
 """Capture what Lambda handlers write, the way Lambda sends it to CloudWatch Logs.
 
 While the local stack runs, ``sys.stdout`` / ``sys.stderr`` are routers: a write from a thread that is
-running a handler goes to that stack's log, any other write goes to the original stream. Logging
-handlers that were bound to the console (Powertools loggers bind ``sys.stdout`` when first created) are
-re-pointed at the routers for the same reason, and put back when the stack stops. Records of extra
-named loggers (the API client's HTTP log) are captured too, whichever thread emits them.
+running a handler goes to that stack's log, any other write goes on to the process's stream of the
+moment. Whoever replaces ``sys.stdout`` meanwhile (a test runner does, between test phases) gets a
+router put back in front of its stream when the next handler starts. Logging handlers bound to the
+console (Powertools loggers bind ``sys.stdout`` when first created) are re-pointed at the routers, and
+put back when the stack stops. Records of extra named loggers (the API client's HTTP log) are captured
+too, whichever thread emits them, unless they already reach a routed handler.
+
+The logging configuration the handlers' libraries make (Powertools configures its loggers and copies
+that configuration to library loggers, once per process) is undone when the stack stops: every named
+logger gets back the state it had before, and loggers created meanwhile are reset to pristine ones. So
+each stack starts like a fresh Lambda process, and nothing leaks into the code that runs after it.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 
 @dataclass(frozen=True)
@@ -29,7 +36,7 @@ class LogLine:
 
 
 class _Router(io.TextIOBase):
-    """A text stream that sends handler-thread writes to the capture and the rest to ``target``."""
+    """A text stream that keeps handler-thread writes and passes the rest on."""
 
     def __init__(self, target: TextIO, capture: OutputCapture, stream: str) -> None:
         super().__init__()
@@ -37,13 +44,18 @@ class _Router(io.TextIOBase):
         self._capture = capture
         self._stream = stream
 
+    def _passthrough(self) -> TextIO:
+        """The process's stream now (it may have been replaced since this router was made)."""
+        current = getattr(sys, self._stream)
+        return self.target if isinstance(current, _Router) else current
+
     def write(self, text: str) -> int:
         if not self._capture.write(self._stream, text):
-            self.target.write(text)
+            self._passthrough().write(text)
         return len(text)
 
     def flush(self) -> None:
-        self.target.flush()
+        self._passthrough().flush()
 
     def isatty(self) -> bool:
         return self.target.isatty()
@@ -86,27 +98,38 @@ class OutputCapture:
         self._named_loggers = named_loggers
         self.function_loggers = set(function_loggers) | set(named_loggers)
         self._record_handler = _RecordHandler(self)
-        self._routers: list[_Router] = []
+        self._routers: dict[str, _Router] = {}
         self._rebound: list[tuple[logging.StreamHandler, TextIO]] = []
         self._saved_streams: tuple[TextIO, TextIO] | None = None
+        self._logging: _LoggingSnapshot | None = None
 
     # -- lifetime -------------------------------------------------------------------------------------
     def install(self) -> None:
-        stdout, stderr = sys.stdout, sys.stderr
-        self._saved_streams = (stdout, stderr)
-        out, err = _Router(stdout, self, "stdout"), _Router(stderr, self, "stderr")
-        self._routers = [out, err]
-        sys.stdout, sys.stderr = out, err
+        self._logging = _LoggingSnapshot.take()
+        self._saved_streams = (sys.stdout, sys.stderr)
+        self.ensure_routed()
         self.rebind_console_handlers()
         for name in self._named_loggers:
             logging.getLogger(name).addHandler(self._record_handler)
+
+    def ensure_routed(self) -> None:
+        """Put a router in front of ``sys.stdout`` / ``sys.stderr`` unless one is there (once installed)."""
+        with self._lock:
+            if self._saved_streams is None:
+                return
+            for name in ("stdout", "stderr"):
+                current = getattr(sys, name)
+                if not isinstance(current, _Router):
+                    router = _Router(current, self, name)
+                    self._routers[name] = router
+                    setattr(sys, name, router)
 
     def rebind_console_handlers(self) -> None:
         """Point console logging handlers at the routers: those writing to the process's stdout/stderr,
         and every stream handler of the functions' own loggers (the Powertools service loggers, which
         keep the handler an earlier stack or test bound to whatever stdout was then)."""
-        out, err = self._routers
         assert self._saved_streams is not None
+        out, err = self._routers["stdout"], self._routers["stderr"]
         console = {
             id(sys.__stdout__): out,
             id(sys.__stderr__): err,
@@ -122,27 +145,33 @@ class OutputCapture:
                 router = err if stream in (sys.__stderr__, self._saved_streams[1]) else out
             if router is not None:
                 self._rebound.append((handler, stream))
-                handler.setStream(router)
+                _set_stream(handler, router)
 
     def uninstall(self) -> None:
         for name in self._named_loggers:
             logging.getLogger(name).removeHandler(self._record_handler)
         for handler, stream in reversed(self._rebound):
             if isinstance(handler.stream, _Router):
-                handler.setStream(stream)
+                _set_stream(handler, stream)
         for _, handler in _stream_handlers():  # created while the stack ran: give them the real console
-            if isinstance(handler.stream, _Router) and handler.stream in self._routers:
-                handler.setStream(handler.stream.target)
+            if isinstance(handler.stream, _Router):
+                _set_stream(handler, handler.stream.target)
         self._rebound.clear()
-        if self._saved_streams is not None:
-            sys.stdout, sys.stderr = self._saved_streams
-            self._saved_streams = None
+        for name in ("stdout", "stderr"):
+            current = getattr(sys, name)
+            if isinstance(current, _Router):
+                setattr(sys, name, current.target)
+        self._saved_streams = None
+        if self._logging is not None:
+            self._logging.restore()
+            self._logging = None
         self._flush_partial("-")
 
     # -- handler context --------------------------------------------------------------------------------
     @contextmanager
     def function_context(self, function: str) -> Iterator[None]:
         """Mark the current thread as running ``function`` (its writes become log lines)."""
+        self.ensure_routed()
         previous = getattr(self._local, "function", None)
         self._local.function = function
         try:
@@ -194,6 +223,45 @@ class OutputCapture:
             return list(self._lines)
 
 
+class _LoggingSnapshot:
+    """The state of every named logger at one moment, and how to go back to it."""
+
+    _PRISTINE = frozenset(logging.Logger("pristine").__dict__)
+
+    def __init__(self, states: dict[str, dict[str, Any]]) -> None:
+        self._states = states
+
+    @classmethod
+    def take(cls) -> _LoggingSnapshot:
+        states = {}
+        for name, logger in _named_loggers():
+            state = dict(logger.__dict__)
+            state["handlers"], state["filters"] = list(logger.handlers), list(logger.filters)
+            states[name] = state
+        return cls(states)
+
+    def restore(self) -> None:
+        for name, logger in _named_loggers():
+            parent = logger.parent  # keep the hierarchy as it is now
+            state = self._states.get(name)
+            if state is None:
+                state = {key: value for key, value in logger.__dict__.items() if key in self._PRISTINE}
+                state.update(level=logging.NOTSET, propagate=True, handlers=[], filters=[], disabled=False)
+            logger.__dict__.clear()
+            logger.__dict__.update(state, handlers=list(state["handlers"]), filters=list(state["filters"]))
+            logger.parent = parent
+            logger._cache = {}
+        logging.Logger.manager._clear_cache()
+
+
+def _named_loggers() -> list[tuple[str, logging.Logger]]:
+    return [
+        (name, item)
+        for name, item in list(logging.Logger.manager.loggerDict.items())
+        if isinstance(item, logging.Logger)
+    ]
+
+
 def _stream_handlers() -> Iterator[tuple[str, logging.StreamHandler]]:
     loggers = [logging.getLogger()]
     loggers += [
@@ -203,6 +271,15 @@ def _stream_handlers() -> Iterator[tuple[str, logging.StreamHandler]]:
         for handler in list(logger.handlers):
             if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
                 yield logger.name, handler
+
+
+def _set_stream(handler: logging.StreamHandler, stream: TextIO) -> None:
+    """``handler.setStream`` without flushing the old stream (it may be closed: a test runner's capture)."""
+    handler.acquire()
+    try:
+        handler.stream = stream
+    finally:
+        handler.release()
 
 
 def _within(name: str, roots: set[str]) -> bool:

@@ -173,8 +173,11 @@ def error_text(stack: LocalStack, run: Run) -> str | None:
     return f"{run.error or run.status}: {run.cause or 'no cause given'}"
 
 
-def drive(stack: LocalStack, drops: list[Drop], progress: Progress, timeout: float) -> dict[str, Run]:
-    """Start and watch every execution until all have finished (or ``timeout`` s passed)."""
+def drive(
+    stack: LocalStack, progress: Progress, timeout: float
+) -> tuple[dict[str, Run], dict[str, str | None]]:
+    """Start and watch every execution until all have finished (or ``timeout`` s passed); return the
+    runs and the error text of each finished one, by execution ARN."""
     deadline = time.monotonic() + timeout
     finished: dict[str, RunView] = {}
     tick = threading.Event()
@@ -194,15 +197,18 @@ def drive(stack: LocalStack, drops: list[Drop], progress: Progress, timeout: flo
         progress.update(views)
         # Events are delivered while the objects are put, so the first pump started every execution:
         # a drop without one is a key the rule's pattern did not match.
+        errors = {arn: view.error for arn, view in finished.items()}
         if all(run.finished for run in runs.values()):
-            return runs
+            return runs, errors
         if time.monotonic() >= deadline:
             progress.note(f"stopping: executions still running after {timeout:g} s")
-            return runs
+            return runs, errors
         tick.wait(REFRESH_SECONDS)
 
 
-def summarize(stack: LocalStack, admin: Any, drops: list[Drop], runs: dict[str, Run]) -> dict[str, Any]:
+def summarize(
+    admin: Any, drops: list[Drop], runs: dict[str, Run], errors: dict[str, str | None]
+) -> dict[str, Any]:
     """The command contract's JSON object; job counts come from the emulator's own lists."""
     by_version = {(run.key, run.version_id): run for run in runs.values()}
     items = []
@@ -221,7 +227,7 @@ def summarize(stack: LocalStack, admin: Any, drops: list[Drop], runs: dict[str, 
             )
             continue
         status = run.status
-        error = error_text(stack, run)
+        error = errors.get(run.execution_arn)
         if not run.finished:
             error = f"still running at the end of the demo (last status {status})"
         items.append(
@@ -304,9 +310,7 @@ def run(args: argparse.Namespace) -> int:
         with EmulatorServer(port=0, models=api_keys, job_seconds=args.job_seconds) as emulator:
             if args.fault_rate > 0:
                 emulator.admin.set_faults(rate=args.fault_rate, seed=args.fault_seed, kinds=KINDS)
-            progress.note(
-                f"Prediction One emulator on {emulator.base_url}; deploying template.yaml"
-            )
+            progress.note(f"Prediction One emulator on {emulator.base_url}; deploying template.yaml")
             with LocalStack(
                 root / "template.yaml", emulator.base_url, api_keys, FAST_PARAMETERS, auto_switch=args.switch
             ) as stack:
@@ -315,9 +319,9 @@ def run(args: argparse.Namespace) -> int:
                 )
                 for drop in drops:
                     drop.version_id = stack.put_object(drop.key, drop.body)
-                runs = drive(stack, drops, progress, _timeout(args, drops))
+                runs, errors = drive(stack, progress, _timeout(args, drops))
                 progress.finish()
-                summary = summarize(stack, emulator.admin, drops, runs)
+                summary = summarize(emulator.admin, drops, runs, errors)
                 written = write_output(stack, Path(args.output), summary)
                 progress.note(f"wrote {len(written)} file(s) to {Path(args.output).resolve()}")
     except (LocalStackError, OSError) as exc:

@@ -115,7 +115,6 @@ class LambdaRuntime:
         self.environments = FunctionEnvironments({f.name: f.environment for f in functions})
         self._namespace = namespace
         self._handlers: dict[str, Handler] = {}
-        self.invocations: list[Invocation] = []
 
     def load(self) -> None:
         """Import every handler now, so a broken one fails the stack at start, not mid-run."""
@@ -188,7 +187,6 @@ class LambdaRuntime:
                 except (TypeError, ValueError) as exc:
                     invocation.error = "Unhandled"
                     invocation.payload = _error_payload("Runtime.MarshalError", str(exc), invocation, [])
-        self.invocations.append(invocation)
         return invocation
 
     def _fail(self, invocation: Invocation, exc: Exception) -> None:

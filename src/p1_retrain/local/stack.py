@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 from unittest import mock
@@ -68,7 +69,13 @@ _SHUTDOWN_SECONDS = 30.0
 
 
 class LocalStack:
-    """Context manager: deploy on enter, tear down on exit. Only one can be active at a time."""
+    """Context manager: deploy on enter, tear down on exit. Only one can be active at a time.
+
+    ``api_keys`` becomes the secret's value: ``{model: key}``, each entry written as
+    ``{"api_key": key, "auto_switch": true}`` when ``auto_switch``; an entry given as a dict is written as
+    it is (so one model can switch and another not). ``parameters`` override the template's parameters
+    (``ApiBaseUrl`` is ``api_base_url``); see ``FAST_PARAMETERS``.
+    """
 
     _active: ClassVar[LocalStack | None] = None
     _active_lock: ClassVar[threading.Lock] = threading.Lock()
@@ -77,7 +84,7 @@ class LocalStack:
         self,
         template_path: str | Path,
         api_base_url: str,
-        api_keys: dict[str, str],
+        api_keys: dict[str, str | dict[str, Any]],
         parameters: dict[str, str] | None = None,
         auto_switch: bool = False,
         region: str = DEFAULT_REGION,
@@ -97,7 +104,7 @@ class LocalStack:
         self.rule_targets: dict[str, list[dict[str, Any]]] = {}
         self.runtime: LambdaRuntime | None = None
         self._capture = OutputCapture(CAPTURED_LOGGERS)
-        self._event_queues: dict[str, str] = {}  # queue url -> state machine arn
+        self.event_queues: dict[str, str] = {}  # queue url -> the state machine its rule targeted
         self._notification_queues: dict[str, str] = {}  # queue url -> topic arn
         self._notifications: list[dict[str, Any]] = []
         self._runs: dict[str, Run] = {}
@@ -282,6 +289,9 @@ class LocalStack:
                 else:
                     resource.pop("DependsOn")
         document = tpl.replace_refs(document, literals)
+        for name, output in list(outputs.items()):
+            if _references(output, set(self.skipped_resources)):
+                del outputs[name]  # informational only; the resource it names is not there
         dangling = _references(document, set(self.skipped_resources))
         if dangling:
             raise LocalStackError(
@@ -295,8 +305,11 @@ class LocalStack:
         name = properties.get("Name")
         name = evaluate(name, self._pseudo_parameters()) if name else _physical_name(logical_id)
         value: dict[str, Any] = {}
-        for model, key in self.api_keys.items():
-            value[model] = {"api_key": key, "auto_switch": True} if self.auto_switch else key
+        for model, entry in self.api_keys.items():
+            if isinstance(entry, dict):
+                value[model] = dict(entry)
+            else:
+                value[model] = {"api_key": entry, "auto_switch": True} if self.auto_switch else entry
         arn = self.secrets.create_secret(Name=str(name), SecretString=json.dumps(value))["ARN"]
         self.secret_arn = arn
         self.resources[logical_id] = arn
@@ -428,7 +441,7 @@ class LocalStack:
                         raise LocalStackError(
                             f"rule {logical_id}: the local stack does not apply {unsupported}"
                         )
-                index = len(self._event_queues)
+                index = len(self.event_queues)
                 url = self.sqs.create_queue(QueueName=f"{STACK_NAME}-events-{index}")["QueueUrl"]
                 queue_arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
                 self.events.remove_targets(Rule=rule, EventBusName=bus, Ids=[target["Id"]])
@@ -437,7 +450,7 @@ class LocalStack:
                     EventBusName=bus,
                     Targets=[{"Id": f"{EVENT_TARGET_ID}{index}", "Arn": queue_arn["Attributes"]["QueueArn"]}],
                 )
-                self._event_queues[url] = target["Arn"]
+                self.event_queues[url] = target["Arn"]
                 self.rule_targets.setdefault(logical_id, []).append(target)
 
     def _subscribe_topics(self) -> None:
@@ -464,8 +477,7 @@ class LocalStack:
             environment = {
                 key: str(value) for key, value in config.get("Environment", {}).get("Variables", {}).items()
             }
-            environment.setdefault("AWS_REGION", self.region)
-            environment.setdefault("AWS_DEFAULT_REGION", self.region)
+            environment.update(_runtime_environment(config, self.region))
             functions.append(
                 DeployedFunction(
                     name=name,
@@ -529,7 +541,7 @@ class LocalStack:
         from retrain_pipeline.naming import execution_name
 
         started: list[str] = []
-        for url, machine_arn in self._event_queues.items():
+        for url, machine_arn in self.event_queues.items():
             while True:
                 messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
                 if not messages:
@@ -546,13 +558,12 @@ class LocalStack:
 
     def _start_execution(self, machine_arn: str, name: str, body: str) -> str:
         try:
-            return self.sfn.start_execution(stateMachineArn=machine_arn, name=name, input=body)[
-                "executionArn"
-            ]
+            answer = self.sfn.start_execution(stateMachineArn=machine_arn, name=name, input=body)
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
                 raise
             return machine_arn.replace(":stateMachine:", ":execution:") + ":" + name
+        return answer["executionArn"]
 
     def start_execution(self, state_machine: str, payload: dict[str, Any], name: str | None = None) -> str:
         """Start ``state_machine`` (logical id or ARN) directly, as an operator or a replay would."""
@@ -582,22 +593,12 @@ class LocalStack:
             return run
         described = self.sfn.describe_execution(executionArn=arn)
         status = described["status"]
+        run = replace(run, status=status)
         if status in FINISHED:
             history = self.execution_history(arn)
             error, cause = failure_details(history) if status != "SUCCEEDED" else (None, None)
-            run = Run(
-                run.execution_arn,
-                run.name,
-                run.state_machine_arn,
-                run.key,
-                run.version_id,
-                status,
-                final_state(status, described.get("output"), history),
-                error,
-                cause,
-            )
-        else:
-            run = Run(run.execution_arn, run.name, run.state_machine_arn, run.key, run.version_id, status)
+            state = final_state(status, described.get("output"), history)
+            run = replace(run, state=state, error=error, cause=cause)
         with self._runs_lock:
             self._runs[arn] = run
         return run
@@ -638,12 +639,12 @@ class LocalStack:
             return
         from moto.stepfunctions.parser.utils import TMP_THREADS
 
-        try:
-            for item in self.executions():
-                if item["status"] == "RUNNING":
+        for item in self.executions() if self.state_machines else []:
+            if item["status"] == "RUNNING":
+                try:
                     self.sfn.stop_execution(executionArn=item["executionArn"], cause="local stack stopped")
-        except (ClientError, AttributeError):
-            pass
+                except ClientError:
+                    continue  # it finished in the meantime
         deadline = time.monotonic() + _SHUTDOWN_SECONDS
         for thread in list(TMP_THREADS[self._threads_before :]):
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -689,6 +690,16 @@ class LocalStack:
                     )
                     self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
         return list(self._notifications)
+
+
+def _runtime_environment(config: dict[str, Any], region: str) -> dict[str, str]:
+    """Variables the Lambda runtime itself sets that the handlers' libraries read. Not
+    ``LAMBDA_TASK_ROOT``: Powertools Tracer takes it as the sign to send X-Ray segments, and no X-Ray
+    daemon runs here."""
+    values = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region}
+    if config.get("Runtime"):
+        values["AWS_EXECUTION_ENV"] = f"AWS_Lambda_{config['Runtime']}"
+    return values
 
 
 class _PendingStateMachine:

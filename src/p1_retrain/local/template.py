@@ -122,7 +122,9 @@ def check_parameters(sam: dict[str, Any], overrides: dict[str, str], template_na
         )
 
 
-def _function_source(name: str, properties: dict[str, Any], globals_: dict[str, Any], base: Path):
+def _function_source(
+    name: str, properties: dict[str, Any], globals_: dict[str, Any], base: Path
+) -> FunctionSource:
     code_uri = properties.get("CodeUri", globals_.get("CodeUri"))
     handler = properties.get("Handler", globals_.get("Handler"))
     if properties.get("PackageType", globals_.get("PackageType", "Zip")) != "Zip":

@@ -26,6 +26,7 @@ BUCKET = "retrain-data"
 TABLE = "retrain-state"
 SECRET_ID = "retrain/api-keys"
 SERVICE = "p1-retrain"
+FUNCTIONS = ("upload", "check_status", "archive", "switch_model", "record_failure")
 
 
 @dataclass
@@ -214,6 +215,10 @@ def stack(emulator: Any, load_app: Any, monkeypatch: pytest.MonkeyPatch) -> Iter
     parameters.clear_caches()
     retrain.aws_client.cache_clear()
     retrain._persistence.cache_clear()
+    # Import the handlers now, before capsys/capfd swap sys.stdout: their loggers keep the stream they
+    # were created with, and a per-test stream would be closed under every later test.
+    for name in FUNCTIONS:
+        load_app(name)
     emulator.admin.set_settings(job_seconds=0.05)  # tests that need a running job set a longer one
     with mock_aws():
         yield Stack(emulator, load_app)

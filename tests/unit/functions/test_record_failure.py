@@ -49,6 +49,7 @@ def test_upload_failures_are_recorded(
         "error": error.__name__,
         "message": str(raised),
         "step": "Upload",
+        "execution_id": execution,
     }
     record = stack.read_json(record_key)
     assert record["error"] == error.__name__

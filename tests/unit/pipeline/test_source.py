@@ -70,6 +70,8 @@ def test_moto_etag_spelling_and_missing_version() -> None:
     del raw["detail"]["object"]["version-id"]
     source = parse_event(raw)
     assert (source.etag, source.version_id, source.version) == ("f00", None, "f00")
+    del raw["detail"]["object"]["eTag"]
+    assert parse_event(raw).version == "0062E99A88DC407460"  # the sequencer, never an empty key
 
 
 @pytest.mark.parametrize(

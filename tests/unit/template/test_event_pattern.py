@@ -116,15 +116,21 @@ def test_undeliverable_events_are_retried_then_kept(rule, sam_template):
     assert queue["MessageRetentionPeriod"] == 14 * 24 * 3600
 
 
-def test_the_dead_letter_queue_accepts_only_this_rule(sam_template):
+def test_the_dead_letter_queue_accepts_only_the_stacks_rules(sam_template):
     policy = sam_template["Resources"]["EventsDeadLetterQueuePolicy"]["Properties"]
     assert policy["Queues"] == [{"Ref": "EventsDeadLetterQueue"}]
     allow = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
     assert len(allow) == 1
     assert allow[0]["Principal"] == {"Service": "events.amazonaws.com"}
     assert allow[0]["Action"] == "sqs:SendMessage"
+    # The retrain rule and the training watcher's rule (tests/unit/template/test_train_watch_template.py).
     assert allow[0]["Condition"] == {
-        "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["RetrainStateMachineObjectCreated", "Arn"]}}
+        "ArnEquals": {
+            "aws:SourceArn": [
+                {"Fn::GetAtt": ["RetrainStateMachineObjectCreated", "Arn"]},
+                {"Fn::GetAtt": ["TrainWatchStateMachineTrainingRequestCreated", "Arn"]},
+            ]
+        }
     }
 
 
