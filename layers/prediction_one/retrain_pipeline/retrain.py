@@ -156,14 +156,28 @@ def _create_job(
     outcome: dict[str, Any],
 ) -> dict[str, Any]:
     """Get an upload URL and upload the file: runs once per object version (see ``_idempotent``)."""
+    accepted_at = iso(_now())
     client = _api(config, settings)
-    target = client.get_upload_url(source.filename)
-    size = _upload(client, target.upload_url, target.retrain_job_id, source, settings)
+    for attempt in range(1, settings.upload_attempts + 1):
+        target = client.get_upload_url(source.filename)
+        try:
+            size = _upload(client, target.upload_url, target.retrain_job_id, source, settings)
+            break
+        except p1_errors.UrlExpired:
+            # A3: the URL expired before the file arrived, so that job never started. Only a new
+            # upload URL (and with it a new job id) can take the file; the old job stays empty.
+            if attempt == settings.upload_attempts:
+                raise
+            logger.warning(
+                "Upload URL expired before the file arrived; asking for a new one",
+                extra={"abandoned_retrain_job_id": target.retrain_job_id, "attempt": attempt},
+            )
     outcome.update(created=True, bytes=size)
     return {
         "model": config.model,
         "retrain_job_id": target.retrain_job_id,
         "filename": source.filename,
+        "accepted_at": accepted_at,
         "uploaded_at": iso(_now()),
         "auto_switch": config.auto_switch,
         "execution_id": execution_id,
@@ -218,6 +232,7 @@ def upload_step(
     job = {
         name: stored[name] for name in ("model", "retrain_job_id", "filename", "uploaded_at", "auto_switch")
     }
+    job["accepted_at"] = stored.get("accepted_at", stored["uploaded_at"])
     metrics: list[Metric] = [] if duplicate else [("FilesAccepted", MetricUnit.Count, 1)]
     if outcome.get("created"):
         metrics += [
@@ -386,7 +401,7 @@ def switch_step(
     gate = SwitchGate(
         aws_client("dynamodb"), settings.required("STATE_TABLE"), model, settings.switch_lease_seconds
     )
-    order = src.ordering_key()
+    order = src.ordering_key(job.get("accepted_at") or job.get("uploaded_at") or "")
     result = gate.acquire(order, execution_id, retrain_job_id)
     if result is GateResult.NEWER_SWITCHED:
         outcome = {"switched": False, "reason": NEWER_ALREADY_SWITCHED}

@@ -71,9 +71,16 @@ class SourceObject:
         name = self.filename
         return name[name.rindex(".") :].lower() if "." in name else ""
 
-    def ordering_key(self) -> str:
-        """Sortable "which file came later" key: event time, then the S3 sequencer (right-padded)."""
-        return f"{_normalized_time(self.event_time)}#{self.sequencer.upper().ljust(SEQUENCER_WIDTH, '0')}"
+    def ordering_key(self, accepted_at: str = "") -> str:
+        """Sortable "which file came later" key.
+
+        S3 event times have one-second resolution and S3 sequencers only order events of the same key,
+        so files dropped within one second are told apart by when the pipeline accepted them
+        (``accepted_at``, microseconds: arrival order), then by the sequencer (right-padded).
+        """
+        sequencer = self.sequencer.upper().ljust(SEQUENCER_WIDTH, "0")
+        accepted = _normalized_time(accepted_at) if accepted_at else ""
+        return f"{_normalized_time(self.event_time)}#{accepted}#{sequencer}"
 
 
 def _normalized_time(value: str) -> str:

@@ -33,7 +33,7 @@ def test_csv_upload_creates_one_job_and_returns_the_contract_state(stack: Any) -
     assert state["source"]["key"] == "incoming/demo/sales.csv"
     assert state["source"]["version_id"] == event["detail"]["object"]["version-id"]
     job = state["job"]
-    assert set(job) == {"model", "retrain_job_id", "filename", "uploaded_at", "auto_switch"}
+    assert set(job) == {"model", "retrain_job_id", "filename", "accepted_at", "uploaded_at", "auto_switch"}
     assert (job["model"], job["filename"], job["auto_switch"]) == ("demo", "sales.csv", False)
     assert state["poll"]["polls"] == 0 and state["poll"]["state"] == "running"
     assert state["poll"]["wait_seconds"] == 1
@@ -193,6 +193,31 @@ def test_upload_that_never_arrives_is_sent_again(stack: Any, monkeypatch: pytest
     (upload,) = stack.emulator.admin.uploads()
     assert upload["size"] == len(body)
     assert stack.wait_finished(state)["poll"]["state"] == "finished"
+
+
+def test_expired_upload_url_gets_a_new_one(stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A3: a URL that expired before the file arrived is replaced; the empty first job is not a duplicate."""
+    from prediction_one import PredictionOneClient
+
+    real_get_upload_url = PredictionOneClient.get_upload_url
+    issued: list[str] = []
+
+    def first_url_expires(self: Any, filename: str) -> Any:
+        target = real_get_upload_url(self, filename)
+        issued.append(target.retrain_job_id)
+        if len(issued) == 1:
+            stack.emulator.admin.advance_clock(3600)  # past the upload URL's lifetime
+        return target
+
+    monkeypatch.setattr(PredictionOneClient, "get_upload_url", first_url_expires)
+    body = stack.csv_bytes()
+    state = stack.upload(stack.put("incoming/demo/a.csv", body))
+    assert len(issued) == 2
+    assert state["job"]["retrain_job_id"] == issued[1]
+    (upload,) = stack.emulator.admin.uploads()
+    assert upload["size"] == len(body)
+    statuses = {job["id"]: job["status"] for job in stack.emulator.admin.jobs()}
+    assert statuses[issued[0]] == "job_created"  # never fed: not a second retrain of this file
 
 
 def test_upload_attempts_are_bounded(stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:

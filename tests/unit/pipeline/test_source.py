@@ -142,3 +142,16 @@ def test_ordering_key_sorts_by_time_then_sequencer() -> None:
         source("2024-01-01T00:00:00Z", "01").ordering_key()
         == source("2024-01-01T00:00:00.000+00:00", "01").ordering_key()
     )
+
+
+def test_ordering_key_breaks_same_second_ties_by_arrival() -> None:
+    """moto (and S3 for different keys) give no usable order within one second: arrival decides."""
+    first = SourceObject("b", "incoming/m/a.csv", None, "e", 1, "617F08299329D189", "2024-01-01T00:00:00Z")
+    second = SourceObject("b", "incoming/m/b.csv", None, "e", 1, "617F08299329D189", "2024-01-01T00:00:00Z")
+    assert second.ordering_key("2024-01-01T00:00:00.500000Z") > first.ordering_key(
+        "2024-01-01T00:00:00.200000Z"
+    )
+    # The event time still comes first.
+    assert first.ordering_key("2024-01-01T00:00:01.000000Z") < SourceObject(
+        "b", "k", None, "e", 1, "00", "2024-01-01T00:00:01Z"
+    ).ordering_key("2024-01-01T00:00:01.000000Z")
