@@ -25,6 +25,9 @@ from retrain_pipeline.telemetry import (
 def library_loggers() -> Iterator[None]:
     saved = {name: logging.getLogger(name) for name in LIBRARY_LOGGERS}
     state = {name: (target.handlers[:], target.propagate, target.level) for name, target in saved.items()}
+    for target in saved.values():  # start from the default state, whatever ran before in this process
+        target.handlers = []
+        target.propagate = True
     yield
     for name, (handlers, propagate, level) in state.items():
         saved[name].handlers = handlers
@@ -38,7 +41,9 @@ def test_library_logs_are_routed_only_inside_lambda(library_loggers: None) -> No
 
     logger = Logger(service="telemetry-probe")
     assert route_library_logs(logger, {}) is False
-    assert logging.getLogger("prediction_one").propagate is True
+    for name in LIBRARY_LOGGERS:
+        assert logging.getLogger(name).propagate is True
+        assert logging.getLogger(name).handlers == []
 
     assert route_library_logs(logger, {"AWS_EXECUTION_ENV": "AWS_Lambda_python3.11"}) is True
     for name in LIBRARY_LOGGERS:

@@ -18,7 +18,7 @@ OBJECT_CREATED = [
     "retrain-execution-input.json",
 ]
 SOURCE_KEYS = {"bucket", "key", "version_id", "etag", "size", "sequencer", "event_time"}
-JOB_KEYS = {"model", "retrain_job_id", "filename", "uploaded_at", "auto_switch"}
+JOB_KEYS = {"model", "retrain_job_id", "filename", "accepted_at", "uploaded_at", "auto_switch"}
 POLL_KEYS = {"wait_seconds", "polls", "started_at", "deadline_at", "status", "state"}
 CHECKED_POLL_KEYS = POLL_KEYS | {"checked_at", "message", "model_id"}
 
