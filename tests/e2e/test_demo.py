@@ -51,6 +51,24 @@ def test_count_ten_reports_ten_successes_as_its_last_line(tmp_path):
     assert not SIGNED_URL.search(done.stdout + done.stderr)
 
 
+def test_train_watch_archives_the_training_results(tmp_path):
+    csv = tmp_path / "one.csv"
+    csv.write_bytes((Path(__file__).resolve().parents[2] / "events" / "data" / "sample.csv").read_bytes())
+    done = _demo(tmp_path, str(csv), "--train-watch", "--job-seconds", "0.5", "--json")
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (summary["files"], summary["succeeded"], summary["retrain_jobs_created"]) == (2, 2, 1)
+    (training,) = [run for run in summary["runs"] if run["key"].startswith("training/demo/")]
+    assert training["status"] == "SUCCEEDED"
+    process_id = training["key"].removeprefix("training/demo/training-").removesuffix(".json")
+    assert training["result_key"].startswith(f"results/demo/training/{process_id}/")
+    archived = tmp_path / "out" / training["result_key"]
+    assert archived.is_file() and archived.read_bytes()[:2] == b"PK"
+    summary_json = json.loads((archived.parent / "summary.json").read_text())
+    assert summary_json["result"]["entries"], summary_json
+
+
 def _args(tmp_path: Path, *argv: str):
     return build_parser().parse_args(["demo", "--output", str(tmp_path / "out"), *argv])
 

@@ -137,6 +137,14 @@ def plan_drops(args: argparse.Namespace, root: Path) -> list[Drop]:
     return drops
 
 
+def training_drop(admin: Any, model: str, seconds: float) -> Drop:
+    """Start a training process in the emulator and the ``training/`` object that makes the watcher
+    follow it (seed 004)."""
+    process_id = admin.create_training(model, seconds=seconds, outcome="finished")
+    body = json.dumps({"external_process_id": process_id}).encode()
+    return Drop(f"training/{model}/training-{process_id}.json", body)
+
+
 # -- running ------------------------------------------------------------------------------------------------
 
 
@@ -297,19 +305,19 @@ def run(args: argparse.Namespace) -> int:
 
     progress = Progress(sys.stderr)
     try:
-        if args.train_watch:
-            raise DemoError("--train-watch is not available yet: template.yaml has no training watcher")
         root = project_root()
         drops = plan_drops(args, root)
     except DemoError as exc:
         print(f"p1-retrain demo: {exc}", file=sys.stderr)
         return 2
-    models = sorted({drop.model for drop in drops})
+    models = sorted({drop.model for drop in drops} | ({args.model} if args.train_watch else set()))
     api_keys = {model: f"{model}-{secrets.token_hex(8)}" for model in models}
     try:
         with EmulatorServer(port=0, models=api_keys, job_seconds=args.job_seconds) as emulator:
             if args.fault_rate > 0:
                 emulator.admin.set_faults(rate=args.fault_rate, seed=args.fault_seed, kinds=KINDS)
+            if args.train_watch:
+                drops.append(training_drop(emulator.admin, args.model, args.job_seconds))
             progress.note(f"Prediction One emulator on {emulator.base_url}; deploying template.yaml")
             with LocalStack(
                 root / "template.yaml", emulator.base_url, api_keys, FAST_PARAMETERS, auto_switch=args.switch
