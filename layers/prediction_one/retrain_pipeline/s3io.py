@@ -106,7 +106,7 @@ class S3MultipartWriter:
         self.bytes_written += len(data)
         while len(self._buffer) >= self._next_part_size():
             size = self._next_part_size()
-            part = bytes(self._buffer[:size])
+            part = bytes(memoryview(self._buffer)[:size])  # one copy, not two
             del self._buffer[:size]
             self._upload_part(part)
         return len(data)

@@ -16,6 +16,9 @@ WATCHER = "arn:aws:states:us-east-1:123456789012:execution:TrainWatch-Ab12:"
 
 @pytest.fixture
 def watch(stack: Any) -> Iterator[Any]:
+    # Import the handlers before capsys/capfd swap sys.stdout (their loggers keep the stream they start with).
+    for name in ("check_training", "archive_training"):
+        stack.load_app(name)
     training._persistence.cache_clear()
     yield stack
     training._persistence.cache_clear()

@@ -18,11 +18,24 @@ from retrain_pipeline.errors import ModelNotConfigured, TrainingResultNotAvailab
 
 
 class Watch:
-    """Calls the watcher's handlers with the state machine's input shapes."""
+    """Calls the watcher's handlers with the state machine's input shapes and counts the client's calls
+    (``calls["status"]``: endpoint 4, ``calls["download"]``: result downloads) as they are made."""
 
-    def __init__(self, stack: Any) -> None:
+    def __init__(self, stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         self.stack = stack
         self.admin = stack.emulator.admin
+        self.calls = {"status": 0, "download": 0}
+        for name, method in (("status", "get_training_result"), ("download", "download")):
+            monkeypatch.setattr(
+                PredictionOneClient, method, self._counted(name, getattr(PredictionOneClient, method))
+            )
+
+    def _counted(self, name: str, real: Any) -> Any:
+        def call(client: Any, *args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            return real(client, *args, **kwargs)
+
+        return call
 
     def training(self, seconds: float = 0.0, outcome: str = "finished", model: str = "demo") -> str:
         return self.admin.create_training(model, seconds=seconds, outcome=outcome)
@@ -53,14 +66,14 @@ class Watch:
         )
         return state
 
-    def calls(self, endpoint: str) -> int:
-        return sum(1 for entry in self.admin.requests_log() if entry["endpoint"] == endpoint)
-
 
 @pytest.fixture
-def watch(stack: Any) -> Iterator[Watch]:
+def watch(stack: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Watch]:
+    # Import the handlers before capsys/capfd swap sys.stdout (their loggers keep the stream they start with).
+    for name in ("check_training", "archive_training"):
+        stack.load_app(name)
     training._persistence.cache_clear()
-    yield Watch(stack)
+    yield Watch(stack, monkeypatch)
     training._persistence.cache_clear()
 
 
@@ -172,7 +185,7 @@ def test_the_same_request_version_is_watched_once(watch: Watch) -> None:
     event = watch.put_request(watch.training(seconds=30))
     first_execution, second_execution = watch.stack.execution_arn(), watch.stack.execution_arn()
     first = watch.start(event, first_execution)
-    checks = watch.calls("training_status")
+    checks = watch.calls["status"]
 
     again = watch.start(event, first_execution)  # the same execution retrying the step
     assert again["duplicate"] is False and again["training"] == first["training"]
@@ -180,7 +193,7 @@ def test_the_same_request_version_is_watched_once(watch: Watch) -> None:
     assert duplicate["duplicate"] is True
     assert duplicate["created_by_execution"] == first_execution
     assert duplicate["training"] == first["training"]
-    assert watch.calls("training_status") == checks + 1  # only the retry asked Prediction One
+    assert watch.calls["status"] == checks + 1  # only the retry asked Prediction One
 
     newer = watch.start(watch.put_request(first["training"]["external_process_id"]), second_execution)
     assert newer["duplicate"] is False  # a new object version is a new watch
@@ -189,14 +202,14 @@ def test_the_same_request_version_is_watched_once(watch: Watch) -> None:
 def test_a_second_archive_of_the_same_run_downloads_nothing(watch: Watch) -> None:
     process_id = watch.training()
     first = watch.archive(watch.start(watch.put_request(process_id)))
-    downloads = watch.calls("download")
+    downloads = watch.calls["download"]
 
     second = watch.archive(watch.start({"model": "demo", "external_process_id": process_id}))
     assert second["archive"]["already_archived"] is True
     assert {k: v for k, v in second["archive"].items() if k != "already_archived"} == {
         k: v for k, v in first["archive"].items() if k != "already_archived"
     }
-    assert watch.calls("download") == downloads
+    assert watch.calls["download"] == downloads
     versions = watch.stack.s3.list_object_versions(
         Bucket=watch.stack.bucket, Prefix=first["archive"]["result_key"]
     )
@@ -228,10 +241,10 @@ def test_an_expired_result_url_is_replaced_once(watch: Watch, monkeypatch: pytes
     process_id = watch.training()
     state = watch.start(watch.put_request(process_id))
     refused = _expire_downloads(watch, monkeypatch, times=1)
-    checks = watch.calls("training_status")
+    checks = watch.calls["status"]
     archive = watch.archive(state)["archive"]
     assert len(refused) == 1
-    assert watch.calls("training_status") == checks + 2  # a fresh URL before each download
+    assert watch.calls["status"] == checks + 2  # a fresh URL before each download
     stored = watch.stack.s3.get_object(Bucket=watch.stack.bucket, Key=archive["result_key"])["Body"].read()
     assert stored == watch.admin.result_bytes(process_id)
 
@@ -279,7 +292,7 @@ def test_a_model_without_key_is_refused_before_any_api_call(watch: Watch) -> Non
         watch.start({"model": "nobody", "external_process_id": "p-1"})
     with pytest.raises(ModelNotConfigured):
         watch.start(watch.put_request("p-1", "training/nobody/run.json"))
-    assert watch.calls("training_status") == 0
+    assert watch.calls["status"] == 0
 
 
 def test_missing_fields_are_named(watch: Watch) -> None:
