@@ -261,6 +261,7 @@ def summarize(
         "failed": len(drops) - succeeded,
         "retrain_jobs_created": len(uploaded),
         "duplicate_jobs": duplicates,
+        "faults_injected": admin.fault_counts(),
         "runs": items,
     }
 
