@@ -6,31 +6,24 @@ docs/architecture.md for the shapes) and ``metrics`` what the handler publishes.
 
 from __future__ import annotations
 
-import functools
 import logging
 import mimetypes
 import posixpath
-import threading
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import boto3
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
 from botocore.exceptions import ClientError
 from prediction_one import JobState, PredictionOneClient
 from prediction_one import errors as p1_errors
 from prediction_one.zipbuild import check_train_eval_layout
 
 from retrain_pipeline import records
+from retrain_pipeline.aws import aws_client  # re-exported: the steps and tests share it
 from retrain_pipeline.errors import (
     BadZipLayout,
     EmptyObject,
@@ -38,6 +31,7 @@ from retrain_pipeline.errors import (
     JobFailed,
     ResultNotAvailable,
 )
+from retrain_pipeline.idempotency import once_per_request
 from retrain_pipeline.polling import initial_poll, iso, next_poll
 from retrain_pipeline.s3io import S3MultipartWriter, open_source, zip_entries
 from retrain_pipeline.secrets import ModelConfig, model_config
@@ -62,16 +56,6 @@ class StepOutput:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-_CLIENTS_LOCK = threading.Lock()
-
-
-@functools.cache
-def aws_client(service: str) -> Any:
-    """One boto3 client per service and process (reused across warm invocations)."""
-    with _CLIENTS_LOCK:  # boto3's default session is not safe to initialise from two threads at once
-        return boto3.client(service)
 
 
 def _api(config: ModelConfig, settings: PipelineSettings) -> PredictionOneClient:
@@ -155,7 +139,7 @@ def _create_job(
     settings: PipelineSettings,
     outcome: dict[str, Any],
 ) -> dict[str, Any]:
-    """Get an upload URL and upload the file: runs once per object version (see ``_idempotent``)."""
+    """Get an upload URL and upload the file: once per object version (``idempotency.once_per_request``)."""
     accepted_at = iso(_now())
     client = _api(config, settings)
     for attempt in range(1, settings.upload_attempts + 1):
@@ -184,26 +168,6 @@ def _create_job(
     }
 
 
-@functools.cache
-def _persistence(table: str) -> DynamoDBPersistenceLayer:
-    return DynamoDBPersistenceLayer(
-        table_name=table, key_attr="id", expiry_attr="expiration", boto3_client=aws_client("dynamodb")
-    )
-
-
-def _idempotent(settings: PipelineSettings, lambda_context: Any | None) -> Callable[..., dict[str, Any]]:
-    config = IdempotencyConfig(expires_after_seconds=max(1, int(settings.idempotency_expiry_hours * 3600)))
-    if lambda_context is not None:
-        config.register_lambda_context(lambda_context)
-    return idempotent_function(
-        _create_job,
-        data_keyword_argument="request",
-        persistence_store=_persistence(settings.required("STATE_TABLE")),
-        config=config,
-        key_prefix=IDEMPOTENCY_KEY_PREFIX,
-    )
-
-
 def upload_step(
     event: Mapping[str, Any],
     execution_id: str,
@@ -220,7 +184,9 @@ def upload_step(
         check_zip_layout(aws_client("s3"), source)
     outcome: dict[str, Any] = {}
     request = {"bucket": source.bucket, "key": source.key, "version": source.version}
-    stored = _idempotent(settings, lambda_context)(
+    stored = once_per_request(
+        _create_job, key_prefix=IDEMPOTENCY_KEY_PREFIX, settings=settings, lambda_context=lambda_context
+    )(
         request=request,
         source=source,
         config=config,

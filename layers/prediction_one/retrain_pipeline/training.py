@@ -11,24 +11,18 @@ State shapes: docs/architecture.md, "Training watcher". Like the retrain steps, 
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import mimetypes
 import shlex
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
 from botocore.exceptions import ClientError
 from prediction_one import JobState, PredictionOneClient
 from prediction_one import errors as p1_errors
@@ -42,6 +36,7 @@ from retrain_pipeline.errors import (
     TrainingFailed,
     TrainingResultNotAvailable,
 )
+from retrain_pipeline.idempotency import once_per_request
 from retrain_pipeline.polling import initial_poll, iso, next_poll, parse_iso
 from retrain_pipeline.retrain import Metric, StepOutput, aws_client, result_filename
 from retrain_pipeline.s3io import S3MultipartWriter, zip_entries
@@ -268,33 +263,13 @@ def _claim(
     external_process_id: str,
     execution_id: str,
 ) -> dict[str, Any]:
-    """Make ``execution_id`` the owner of the watch of one request object version (see ``_idempotent``)."""
+    """Make ``execution_id`` the owner of the watch of one request object version (``once_per_request``)."""
     return {
         "model": model,
         "external_process_id": external_process_id,
         "requested_at": iso(_now()),
         "execution_id": execution_id,
     }
-
-
-@functools.cache
-def _persistence(table: str) -> DynamoDBPersistenceLayer:
-    return DynamoDBPersistenceLayer(
-        table_name=table, key_attr="id", expiry_attr="expiration", boto3_client=aws_client("dynamodb")
-    )
-
-
-def _idempotent(settings: PipelineSettings, lambda_context: Any | None) -> Callable[..., dict[str, Any]]:
-    config = IdempotencyConfig(expires_after_seconds=max(1, int(settings.idempotency_expiry_hours * 3600)))
-    if lambda_context is not None:
-        config.register_lambda_context(lambda_context)
-    return idempotent_function(
-        _claim,
-        data_keyword_argument="request",
-        persistence_store=_persistence(settings.required("STATE_TABLE")),
-        config=config,
-        key_prefix=IDEMPOTENCY_KEY_PREFIX,
-    )
 
 
 def _check(
@@ -334,9 +309,9 @@ def start_watch_step(
     }
     if watch.source is not None:
         source = watch.source
-        stored = _idempotent(settings, lambda_context)(
-            request={"bucket": source.bucket, "key": source.key, "version": source.version}, **claim
-        )
+        stored = once_per_request(
+            _claim, key_prefix=IDEMPOTENCY_KEY_PREFIX, settings=settings, lambda_context=lambda_context
+        )(request={"bucket": source.bucket, "key": source.key, "version": source.version}, **claim)
     else:  # a direct start is named by its caller: Step Functions refuses a second execution of that name
         stored = _claim({}, **claim)
     duplicate = stored["execution_id"] != execution_id

@@ -18,7 +18,7 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
-from retrain_pipeline import retrain
+from retrain_pipeline import idempotency, retrain
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -214,7 +214,7 @@ def stack(emulator: Any, load_app: Any, monkeypatch: pytest.MonkeyPatch) -> Iter
         monkeypatch.delenv(name, raising=False)
     parameters.clear_caches()
     retrain.aws_client.cache_clear()
-    retrain._persistence.cache_clear()
+    idempotency.persistence.cache_clear()
     # Import the handlers now, before capsys/capfd swap sys.stdout: their loggers keep the stream they
     # were created with, and a per-test stream would be closed under every later test.
     for name in FUNCTIONS:
@@ -224,7 +224,7 @@ def stack(emulator: Any, load_app: Any, monkeypatch: pytest.MonkeyPatch) -> Iter
         yield Stack(emulator, load_app)
     parameters.clear_caches()
     retrain.aws_client.cache_clear()
-    retrain._persistence.cache_clear()
+    idempotency.persistence.cache_clear()
 
 
 @pytest.fixture

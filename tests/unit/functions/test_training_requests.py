@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from retrain_pipeline import training
+from retrain_pipeline import idempotency, training
 from retrain_pipeline.errors import BadTrainingRequest, FolderMarker, KeyOutsideModelFolder
 
 WATCHER = "arn:aws:states:us-east-1:123456789012:execution:TrainWatch-Ab12:"
@@ -19,9 +19,9 @@ def watch(stack: Any) -> Iterator[Any]:
     # Import the handlers before capsys/capfd swap sys.stdout (their loggers keep the stream they start with).
     for name in ("check_training", "archive_training"):
         stack.load_app(name)
-    training._persistence.cache_clear()
+    idempotency.persistence.cache_clear()
     yield stack
-    training._persistence.cache_clear()
+    idempotency.persistence.cache_clear()
 
 
 def start(stack: Any, request: Any, execution_id: str | None = None) -> dict[str, Any]:

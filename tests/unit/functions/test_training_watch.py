@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from prediction_one import PredictionOneClient
 from prediction_one import errors as p1_errors
-from retrain_pipeline import training
+from retrain_pipeline import idempotency
 from retrain_pipeline.errors import ModelNotConfigured, TrainingResultNotAvailable
 
 
@@ -72,9 +72,9 @@ def watch(stack: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Watch]:
     # Import the handlers before capsys/capfd swap sys.stdout (their loggers keep the stream they start with).
     for name in ("check_training", "archive_training"):
         stack.load_app(name)
-    training._persistence.cache_clear()
+    idempotency.persistence.cache_clear()
     yield Watch(stack, monkeypatch)
-    training._persistence.cache_clear()
+    idempotency.persistence.cache_clear()
 
 
 def zip_names(data: bytes) -> list[str]:
