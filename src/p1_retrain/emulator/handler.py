@@ -84,6 +84,8 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         self._continued = False
         self._body_done = False
         self._status: int | None = None
+        self._log_context: tuple[str, str, str | None] | None = None  # path, endpoint, fault
+        self._logged = False
         return super().parse_request()
 
     def handle_expect_100(self) -> bool:
@@ -164,6 +166,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
     ) -> None:
         self._discard_body()
         self._status = status
+        self._log_answer()
         self.send_response(status)
         if content_type:
             self.send_header("Content-Type", content_type)
@@ -227,21 +230,35 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             if match is None:
                 continue
             if self.command not in methods:
+                self._log_context = (path, endpoint, None)
                 self._send_json(405, {"message": "Method Not Allowed"}, (("Allow", ", ".join(methods)),))
                 self._finish_request(path, endpoint, None)
                 return
+            self._log_context = (path, endpoint, None)
             fault = self._inject(endpoint, query)
+            # An answer that goes out carries the fault that shaped it; a lost answer is logged at the end.
+            self._log_context = (path, endpoint, None if fault == "lost_answer" else fault)
             if fault in (None, "slow", "lost_answer"):
                 getattr(self, f"_route_{endpoint}")(match, query, path, fault)
             if fault == "lost_answer" and self._status is not None:
                 fault = None  # the upload was refused, so its answer went out after all
             self._finish_request(path, endpoint, fault)
             return
+        self._log_context = (path, "unknown", None)
         self._send_json(404, {"message": "Not Found"})
         self._finish_request(path, "unknown", None)
 
+    def _log_answer(self) -> None:
+        """Log an API/storage request as its answer starts, so whoever got the answer finds it logged."""
+        if self._log_context is not None and not self._logged:
+            self._logged = True
+            path, endpoint, fault = self._log_context
+            self.server.state.log_request(self.command, path, endpoint, self._status, fault)
+
     def _finish_request(self, path: str, endpoint: str, fault: str | None) -> None:
-        self.server.state.log_request(self.command, path, endpoint, self._status, fault)
+        if not self._logged:  # no answer was sent (a reset, a lost answer)
+            self._logged = True
+            self.server.state.log_request(self.command, path, endpoint, self._status, fault)
         LOG.info("%s %s %s%s", self.command, path, self._status or "-", f" fault={fault}" if fault else "")
 
     def _inject(self, endpoint: str, query: dict[str, str]) -> str | None:
@@ -251,6 +268,8 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         if kind is None or kind == "lost_answer":
             return kind  # lost_answer is applied, and counted, by the upload once it is stored
         faults.record(kind)
+        if self._log_context is not None:
+            self._log_context = (*self._log_context[:2], kind)
         storage = endpoint in STORAGE
         if kind == "reset":
             self._reset_connection()
@@ -422,6 +441,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             headers.append(("Content-Range", f"bytes {start}-{end - 1}/{stat.st_size}"))
         self._discard_body()
         self._status = 206 if partial else 200
+        self._log_answer()
         self.send_response(self._status)
         for name, value in headers:
             self.send_header(name, value)
