@@ -10,7 +10,7 @@ import logging
 import mimetypes
 import posixpath
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -256,34 +256,55 @@ def result_filename(download_url: str) -> str:
     return name
 
 
-def _download_result(
-    client: PredictionOneClient, s3: Any, bucket: str, model: str, retrain_job_id: str
-) -> tuple[str, str, int, str | None]:
-    """A4: fetch a fresh download URL right before downloading; on an expired URL fetch another once."""
+def download_to_s3(
+    client: PredictionOneClient,
+    s3: Any,
+    bucket: str,
+    fresh_url: Callable[[], str],
+    key_for: Callable[[str], str],
+    log_extra: Mapping[str, str],
+) -> tuple[str, str, int]:
+    """A4: ask for a fresh presigned URL right before streaming it into S3 (multipart); on an expired URL
+    ask for another once. Returns the result's file name, its S3 key and its size."""
     for attempt in (1, 2):
-        answer = client.get_retrain_job(retrain_job_id)
-        if JobState(answer.state) != JobState.FINISHED or not answer.download_url:
-            raise ResultNotAvailable(model, retrain_job_id, answer.status)
-        name = result_filename(answer.download_url)
-        key = records.result_key(model, retrain_job_id, name)
+        url = fresh_url()
+        name = result_filename(url)
+        key = key_for(name)
         content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
         writer = S3MultipartWriter(s3, bucket, key, content_type=content_type)
         try:
-            size = client.download(answer.download_url, writer)
+            size = client.download(url, writer)
             writer.close()
         except p1_errors.UrlExpired:
             writer.abort()
             if attempt == 2:
                 raise
-            logger.info(
-                "Download URL expired; asking for a fresh one", extra={"retrain_job_id": retrain_job_id}
-            )
+            logger.info("Result URL expired; asking for a fresh one", extra=dict(log_extra))
             continue
         except BaseException:
             writer.abort()
             raise
-        return name, key, size, answer.status
+        return name, key, size
     raise AssertionError("unreachable: the second attempt returns or raises")
+
+
+def _download_result(
+    client: PredictionOneClient, s3: Any, bucket: str, model: str, retrain_job_id: str
+) -> tuple[str, str, int]:
+    def fresh_url() -> str:
+        answer = client.get_retrain_job(retrain_job_id)
+        if JobState(answer.state) != JobState.FINISHED or not answer.download_url:
+            raise ResultNotAvailable(model, retrain_job_id, answer.status)
+        return answer.download_url
+
+    return download_to_s3(
+        client,
+        s3,
+        bucket,
+        fresh_url,
+        lambda name: records.result_key(model, retrain_job_id, name),
+        {"retrain_job_id": retrain_job_id},
+    )
 
 
 def _entries(s3: Any, bucket: str, key: str, size: int) -> list[str]:
@@ -308,7 +329,7 @@ def archive_step(
     bucket = _output_bucket(settings, src)
     s3 = aws_client("s3")
     config = model_config(model, settings)
-    name, key, size, _ = _download_result(_api(config, settings), s3, bucket, model, retrain_job_id)
+    name, key, size = _download_result(_api(config, settings), s3, bucket, model, retrain_job_id)
     entries = _entries(s3, bucket, key, size)
     summary = records.build_summary(
         source=src,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import mimetypes
 import shlex
 import zipfile
 from collections.abc import Mapping
@@ -25,7 +24,6 @@ from urllib.parse import quote
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 from prediction_one import JobState, PredictionOneClient
-from prediction_one import errors as p1_errors
 
 from retrain_pipeline import records
 from retrain_pipeline.errors import (
@@ -38,8 +36,8 @@ from retrain_pipeline.errors import (
 )
 from retrain_pipeline.idempotency import once_per_request
 from retrain_pipeline.polling import initial_poll, iso, next_poll, parse_iso
-from retrain_pipeline.retrain import Metric, StepOutput, aws_client, result_filename
-from retrain_pipeline.s3io import S3MultipartWriter, zip_entries
+from retrain_pipeline.retrain import Metric, StepOutput, aws_client, download_to_s3
+from retrain_pipeline.s3io import zip_entries
 from retrain_pipeline.secrets import ModelConfig, model_config
 from retrain_pipeline.settings import RESULTS_PREFIX, TRAINING_PREFIX, PipelineSettings
 from retrain_pipeline.source import SourceObject, parse_event
@@ -359,32 +357,20 @@ def check_training_step(
 def _download_result(
     client: PredictionOneClient, s3: Any, bucket: str, model: str, external_process_id: str
 ) -> tuple[str, str, int]:
-    """A4: fetch a fresh result URL right before downloading; on an expired URL fetch another once."""
-    for attempt in (1, 2):
+    def fresh_url() -> str:
         answer = client.get_training_result(external_process_id)
         if JobState(answer.state) != JobState.FINISHED or not answer.result_url:
             raise TrainingResultNotAvailable(model, external_process_id, answer.status)
-        name = result_filename(answer.result_url)
-        key = result_key(model, external_process_id, name)
-        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        writer = S3MultipartWriter(s3, bucket, key, content_type=content_type)
-        try:
-            size = client.download(answer.result_url, writer)
-            writer.close()
-        except p1_errors.UrlExpired:
-            writer.abort()
-            if attempt == 2:
-                raise
-            logger.info(
-                "Result URL expired; asking for a fresh one",
-                extra={"external_process_id": external_process_id},
-            )
-            continue
-        except BaseException:
-            writer.abort()
-            raise
-        return name, key, size
-    raise AssertionError("unreachable: the second attempt returns or raises")
+        return answer.result_url
+
+    return download_to_s3(
+        client,
+        s3,
+        bucket,
+        fresh_url,
+        lambda name: result_key(model, external_process_id, name),
+        {"external_process_id": external_process_id},
+    )
 
 
 def _archived_summary(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
