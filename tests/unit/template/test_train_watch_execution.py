@@ -8,37 +8,21 @@ caught failures, failed and overdue runs, and notifications that cannot be publi
 from __future__ import annotations
 
 import json
-import re
-import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
-from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
-from moto.stepfunctions.parser.utils import TMP_THREADS
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
-RETRY_MAX_ATTEMPTS = 2
-RETRY_MAX_DELAY = 3
-EXECUTION_TIMEOUT = 30.0
+from tests.unit.template.scripted_sfn import (
+    RETRY_MAX_DELAY,
+    Answer,
+    FunctionError,
+    Run,
+    deployed,
+    runner,
+)
+
 DIRECT_INPUT = {"model": "demo", "external_process_id": "ep-1"}
-
-Answer = dict[str, Any] | Exception | Callable[[dict[str, Any]], Any]
-
-
-class FunctionError(Exception):
-    """A scripted Lambda failure: ``errorType`` becomes the ASL error name."""
-
-    def __init__(self, error_type: str, message: str = "scripted failure") -> None:
-        super().__init__(message)
-        self.error_type = error_type
 
 
 def step_of(function: str, payload: dict[str, Any]) -> str:
@@ -46,48 +30,6 @@ def step_of(function: str, payload: dict[str, Any]) -> str:
     if function == "CheckTrainingFunction":
         return "StartWatch" if "request" in payload else "CheckTraining"
     return function.removesuffix("Function")
-
-
-@dataclass
-class ScriptedFunctions:
-    """Answers Lambda invocations from per-state scripts; the last answer repeats."""
-
-    scripts: dict[str, list[Answer]]
-    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def invoke(self, parameters: dict[str, Any], region: str, state_credentials: Any) -> dict[str, Any]:
-        payload = json.loads(parameters["Payload"])
-        step = step_of(parameters["FunctionName"].rsplit(":", 1)[-1], payload)
-        with self.lock:
-            self.calls.append((step, payload))
-            script = self.scripts.get(step)
-            assert script, f"{step} was invoked but has no script"
-            answer = script.pop(0) if len(script) > 1 else script[0]
-        if callable(answer):
-            answer = answer(payload)
-        if isinstance(answer, FunctionError):
-            body = {"errorType": answer.error_type, "errorMessage": str(answer), "stackTrace": []}
-            return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": body}
-        return {"StatusCode": 200, "Payload": answer}
-
-    def called(self, step: str) -> list[dict[str, Any]]:
-        return [payload for name, payload in self.calls if name == step]
-
-    @property
-    def order(self) -> list[str]:
-        return [name for name, _ in self.calls]
-
-
-@dataclass
-class Run:
-    status: str
-    description: dict[str, Any]
-    output: dict[str, Any] | None
-    functions: ScriptedFunctions
-    notifications: list[dict[str, Any]]
-    retry_delays: list[float]
-    execution_arn: str
 
 
 def poll(state: str, status: str, polls: int = 1) -> dict[str, Any]:
@@ -156,89 +98,26 @@ def record_answer(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def wait_for_executions(started: int, deadline: float) -> None:
-    while True:
-        pending = [thread for thread in TMP_THREADS[started:] if thread.is_alive()]
-        if not pending:
-            return
-        remaining = deadline - time.monotonic()
-        assert remaining > 0, "the execution did not finish in time"
-        pending[0].join(timeout=remaining)
-
-
-def drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
-    bodies = []
-    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
-        for message in messages:
-            bodies.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return bodies
-
-
 @pytest.fixture(scope="module")
 def aws(state_machine_sources, render_asl):
-    """moto with two copies of the real definition: one notifying a live topic, one a missing topic."""
     text = state_machine_sources["TrainWatchStateMachine"][1]
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        sns = boto3.client("sns", region_name=REGION)
-        sqs = boto3.client("sqs", region_name=REGION)
-        sfn = boto3.client("stepfunctions", region_name=REGION)
-        topic_arn = sns.create_topic(Name="notifications")["TopicArn"]
-        queue_url = sqs.create_queue(QueueName="notifications")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
-        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn["QueueArn"])
-        machines = {}
-        for topic_exists, topic in (
-            (True, topic_arn),
-            (False, f"arn:aws:sns:{REGION}:{ACCOUNT}:missing-topic"),
-        ):
-            definition = render_asl(
-                text,
-                {
-                    "NotificationTopicArn": topic,
-                    "TaskRetryIntervalSeconds": "1",
-                    "TaskRetryMaxAttempts": str(RETRY_MAX_ATTEMPTS),
-                    "TaskRetryMaxDelaySeconds": str(RETRY_MAX_DELAY),
-                },
-            )
-            machines[topic_exists] = sfn.create_state_machine(
-                name=f"train-watch-{'notifying' if topic_exists else 'unnotified'}",
-                definition=json.dumps(definition),
-                roleArn=f"arn:aws:iam::{ACCOUNT}:role/train-watch",
-            )["stateMachineArn"]
-        yield SimpleNamespace(sfn=sfn, sqs=sqs, queue_url=queue_url, machines=machines)
+    with deployed(text, render_asl, "train-watch") as deployment:
+        yield deployment
 
 
 @pytest.fixture
 def run_watch(monkeypatch, aws, load_event, request):
     """``run_watch(scripts, execution_input=None, topic_exists=True)``: one run of the real definition."""
-    retry_delays: list[float] = []
-    monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=retry_delays.append))
-    drain(aws.sqs, aws.queue_url)
-    runs = iter(range(1_000))
+    run = runner(monkeypatch, aws, request.node.name, step_of)
 
-    def run(
+    def run_once(
         scripts: dict[str, list[Answer]], execution_input: Any = None, *, topic_exists: bool = True
     ) -> Run:
-        functions = ScriptedFunctions({name: list(answers) for name, answers in scripts.items()})
-        monkeypatch.setattr(lambda_eval_utils, "_invoke_lambda_function", functions.invoke)
-        started = len(TMP_THREADS)
-        name = re.sub(r"[^A-Za-z0-9_-]", "-", request.node.name)[:70] + f"-{next(runs)}"
-        execution_input = (
-            load_event("training-object-created.json") if execution_input is None else execution_input
-        )
-        execution_arn = aws.sfn.start_execution(
-            stateMachineArn=aws.machines[topic_exists], name=name, input=json.dumps(execution_input)
-        )["executionArn"]
-        wait_for_executions(started, time.monotonic() + EXECUTION_TIMEOUT)
-        description = aws.sfn.describe_execution(executionArn=execution_arn)
-        output = json.loads(description["output"]) if description.get("output") else None
-        notifications = drain(aws.sqs, aws.queue_url)
-        return Run(
-            description["status"], description, output, functions, notifications, retry_delays, execution_arn
-        )
+        if execution_input is None:
+            execution_input = load_event("training-object-created.json")
+        return run(scripts, execution_input, topic_exists=topic_exists)
 
-    return run
+    return run_once
 
 
 def single_notification(run: Run, outcome: str) -> dict[str, Any]:
