@@ -122,3 +122,10 @@ def finished_job(emulator, api: Api) -> str:
 def curl_env() -> dict[str, str]:
     """The environment for the real ``curl`` binary, without proxy settings."""
     return {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+
+
+@pytest.fixture(autouse=True)
+def _no_proxies(monkeypatch):
+    """Loopback traffic must not go through a proxy from the environment."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)

@@ -11,7 +11,6 @@ import zipfile
 import pytest
 from prediction_one import (
     DOCUMENTED_BASE_URLS,
-    ClientSettings,
     ConfigurationFileNotFound,
     JobState,
     PredictionOneClient,
@@ -20,7 +19,7 @@ from prediction_one import (
 )
 from prediction_one import errors as p1_errors
 
-KEY = "demo-key"
+from tests.integration.client_support import KEY, fast_settings
 
 
 def csv_bytes(rows: int = 120, columns: int = 3) -> bytes:
@@ -28,26 +27,6 @@ def csv_bytes(rows: int = 120, columns: int = 3) -> bytes:
     return (
         header + "".join(",".join(str(r * columns + c) for c in range(columns)) + "\n" for r in range(rows))
     ).encode()
-
-
-def fast_settings(base_url: str, **overrides) -> ClientSettings:
-    values = {
-        "base_url": base_url,
-        "max_retries": 2,
-        "backoff_factor": 0.01,
-        "backoff_max": 2.0,
-        "backoff_jitter": 0.0,
-        "connect_timeout": 2.0,
-        "read_timeout": 10.0,
-    }
-    values.update(overrides)
-    return ClientSettings(**values)
-
-
-@pytest.fixture(autouse=True)
-def _no_proxies(monkeypatch):
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import time
 
 import pytest
 from prediction_one import (
-    ClientSettings,
     ConnectionFailed,
     JobState,
     PredictionOneClient,
@@ -23,37 +22,16 @@ from prediction_one import (
     UrlExpired,
 )
 
-KEY = "demo-key"
-RETRIES = 2
+from tests.integration.client_support import KEY, RETRIES, fast_settings
 
 
 def csv_bytes(rows: int = 120) -> bytes:
     return ("a,b,c\n" + "".join(f"{r},{r * 2},x{r}\n" for r in range(rows))).encode()
 
 
-def settings(base_url: str, **overrides) -> ClientSettings:
-    values = {
-        "base_url": base_url,
-        "max_retries": RETRIES,
-        "backoff_factor": 0.01,
-        "backoff_max": 2.0,
-        "backoff_jitter": 0.0,
-        "connect_timeout": 2.0,
-        "read_timeout": 10.0,
-    }
-    values.update(overrides)
-    return ClientSettings(**values)
-
-
-@pytest.fixture(autouse=True)
-def _no_proxies(monkeypatch):
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture
 def client(emulator):
-    with PredictionOneClient(KEY, settings(emulator.base_url)) as api:
+    with PredictionOneClient(KEY, fast_settings(emulator.base_url)) as api:
         yield api
 
 
@@ -157,7 +135,7 @@ def test_a_transient_failure_then_success_is_invisible(
 def test_rate_limit_honours_retry_after_then_raises_rate_limited(client, emulator):
     emulator.admin.set_faults(1.0, kinds=["429"], endpoints=["upload_url"])
     with (
-        PredictionOneClient(KEY, settings(emulator.base_url, max_retries=1)) as one_retry,
+        PredictionOneClient(KEY, fast_settings(emulator.base_url, max_retries=1)) as one_retry,
         pytest.raises(RateLimited) as caught,
     ):
         one_retry.get_upload_url("d.csv")
@@ -168,7 +146,7 @@ def test_rate_limit_honours_retry_after_then_raises_rate_limited(client, emulato
 def test_a_retry_after_beyond_the_cap_is_left_to_the_caller(emulator):
     emulator.admin.set_faults(1.0, kinds=["429"], endpoints=["upload_url"])
     with (
-        PredictionOneClient(KEY, settings(emulator.base_url, backoff_max=0.5)) as capped,
+        PredictionOneClient(KEY, fast_settings(emulator.base_url, backoff_max=0.5)) as capped,
         pytest.raises(RateLimited) as caught,
     ):
         capped.get_upload_url("d.csv")
@@ -192,7 +170,7 @@ def test_a_slow_answer_beyond_the_read_timeout_is_retried_then_connection_failed
     job_id = client.get_upload_url("d.csv").retrain_job_id
     emulator.admin.set_faults(1.0, kinds=["slow"], endpoints=["retrain_status"], slow_seconds=0.5)
     with (
-        PredictionOneClient(KEY, settings(emulator.base_url, read_timeout=0.1)) as impatient,
+        PredictionOneClient(KEY, fast_settings(emulator.base_url, read_timeout=0.1)) as impatient,
         pytest.raises(ConnectionFailed) as caught,
     ):
         impatient.get_retrain_job(job_id)
@@ -325,7 +303,7 @@ def test_streaming_upload_sends_content_length_and_reads_in_blocks(client, emula
 
 def test_logs_show_calls_but_never_the_key_or_a_signature(emulator, caplog, recover_after_one_failure):
     caplog.set_level(logging.DEBUG)
-    with PredictionOneClient(KEY, settings(emulator.base_url)) as api:
+    with PredictionOneClient(KEY, fast_settings(emulator.base_url)) as api:
         target = api.get_upload_url("d.csv")
         data = csv_bytes()
         emulator.admin.set_faults(1.0, kinds=["503"], endpoints=["retrain_status"])
