@@ -1,5 +1,15 @@
 # One entry point for users, developers and CI. Everything installs itself into .venv.
-PYTHON ?= python3.11
+# The project runs on Python 3.13 (the functions' Lambda runtime). PYTHON is found automatically: a working
+# python3.13 on PATH, else pyenv's, asdf's or uv's install; `make PYTHON=/path/to/python3.13` overrides it.
+PYTHON_VERSION := 3.13
+IS_PYTHON_VERSION := import sys; sys.exit(sys.version_info[:2] != tuple(map(int, "$(PYTHON_VERSION)".split("."))))
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell for p in python$(PYTHON_VERSION) \
+    "$$(pyenv root 2>/dev/null || echo "$${PYENV_ROOT:-$$HOME/.pyenv}")"/versions/$(PYTHON_VERSION)*/bin/python$(PYTHON_VERSION) \
+    "$${ASDF_DATA_DIR:-$$HOME/.asdf}"/installs/python/$(PYTHON_VERSION)*/bin/python$(PYTHON_VERSION) \
+    "$${UV_PYTHON_INSTALL_DIR:-$$HOME/.local/share/uv/python}"/cpython-$(PYTHON_VERSION)*/bin/python$(PYTHON_VERSION); do \
+  if "$$p" -c '$(IS_PYTHON_VERSION)' >/dev/null 2>&1; then command -v "$$p"; break; fi; done)
+endif
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -11,7 +21,9 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -c '$(IS_PYTHON_VERSION)' 2>/dev/null || { \
+	  test -n "$(PYTHON)" || { echo "make: no Python $(PYTHON_VERSION) found: install it (pyenv install $(PYTHON_VERSION), uv python install $(PYTHON_VERSION), or your OS package python$(PYTHON_VERSION) with its venv module), or run make PYTHON=/path/to/python$(PYTHON_VERSION)" >&2; exit 1; }; \
+	  rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
@@ -22,6 +34,8 @@ demo: install
 test: install
 	$(BIN)/pytest -n 2 -q
 
+# sam build runs the runtime's interpreter (python3.13) from PATH: the venv's comes first.
+lint: export PATH := $(CURDIR)/$(BIN):$(PATH)
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -21,6 +21,14 @@ FAILED = "failed"
 DEADLINE = "deadline"
 STATES = (RUNNING, FINISHED, FAILED, DEADLINE)
 
+# A standard execution fails, uncatchably, past this many history events.
+HISTORY_EVENT_LIMIT = 25_000
+# One poll of a running job: WaitStateEntered/Exited, TaskStateEntered, LambdaFunctionScheduled/Started/
+# Succeeded, TaskStateExited, ChoiceStateEntered/Exited.
+HISTORY_EVENTS_PER_POLL = 9
+# The share of the history the polls of a job that never finishes may take (the rest: retries, the steps).
+HISTORY_SHARE_FOR_POLLING = 0.5
+
 
 def iso(moment: datetime) -> str:
     """UTC ISO-8601 with a ``Z`` suffix and millisecond precision."""
@@ -89,3 +97,20 @@ def next_poll(
         "message": message,
         "model_id": model_id,
     }
+
+
+def polls_until_deadline(settings: PipelineSettings, *, stop_after: int | None = None) -> int:
+    """How many status checks a job that never finishes gets before it is reported at its deadline.
+
+    The count only grows as the deadline grows or the floor, the cap or the ratio shrinks (every wait is
+    a non-decreasing function of the job's age), so the template's bounds give the worst case. With
+    ``stop_after``, counting stops once the count exceeds it.
+    """
+    now = datetime(2000, 1, 1, tzinfo=UTC)
+    poll = initial_poll(now, settings)
+    polls = 0
+    while poll["state"] == RUNNING and (stop_after is None or polls <= stop_after):
+        now += timedelta(seconds=poll["wait_seconds"])
+        poll = next_poll(poll, None, RUNNING, now, settings)
+        polls += 1
+    return polls

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,11 @@ SECRET_TYPE = "AWS::SecretsManager::Secret"  # noqa: S105 - a resource type, not
 STATE_MACHINE = "AWS::StepFunctions::StateMachine"
 BUCKET = "AWS::S3::Bucket"
 ARTIFACT_BUCKET = "p1-retrain-local-artifacts"
-# AWS-managed layers the functions may list, and the package each provides (imported afresh per stack,
-# like the project's own layer, because it keeps process-wide caches: Parameters, Metrics).
+# Packages a layer ships that keep process-wide caches (Parameters, Metrics): imported afresh per stack,
+# like the project's own layer code, whether an AWS-managed layer (by name in its ARN) or the project's
+# layer (by distribution name in its requirements.txt) provides them.
 MANAGED_LAYER_PACKAGES = {"AWSLambdaPowertoolsPython": "aws_lambda_powertools"}
+LAYER_REQUIREMENT_PACKAGES = {"aws-lambda-powertools": "aws_lambda_powertools"}
 PLACEHOLDER_DEFINITION = {"StartAt": "Placeholder", "States": {"Placeholder": {"Type": "Pass", "End": True}}}
 
 
@@ -88,7 +91,15 @@ class LocalTemplate:
             if resource.get("Type") == SERVERLESS_FUNCTION
         ]
         text = json.dumps(layers)
-        return sorted({package for name, package in MANAGED_LAYER_PACKAGES.items() if name in text})
+        packages = {package for name, package in MANAGED_LAYER_PACKAGES.items() if name in text}
+        for folder in self.layer_folders():
+            requirements = folder / "requirements.txt"
+            if requirements.is_file():
+                for line in requirements.read_text(encoding="utf-8").splitlines():
+                    name = re.split(r"[\s\[=<>!~;#]", line.strip(), maxsplit=1)[0].lower()
+                    if name in LAYER_REQUIREMENT_PACKAGES:
+                        packages.add(LAYER_REQUIREMENT_PACKAGES[name])
+        return sorted(packages)
 
     @property
     def parameters(self) -> dict[str, Any]:
