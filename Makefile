@@ -13,6 +13,10 @@ endif
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# checkov pins its own boto3, so it lives in an environment of its own (pyproject.toml, group checkov).
+CHECKOV_VENV  := $(VENV)/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+CHECKOV       := $(CHECKOV_VENV)/bin/checkov --framework cloudformation --compact --quiet --skip-download
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
@@ -28,6 +32,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+$(CHECKOV_STAMP): pyproject.toml | $(STAMP)
+	@test -x $(CHECKOV_VENV)/bin/python || $(BIN)/python -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --group checkov
+	@touch $(CHECKOV_STAMP)
+
 demo: install
 	$(BIN)/p1-retrain demo events/data/sample.csv --train-eval events/data/train.csv events/data/eval.csv --switch --json
 
@@ -36,11 +46,15 @@ test: install
 
 # sam build runs the runtime's interpreter (python3.13) from PATH: the venv's comes first.
 lint: export PATH := $(CURDIR)/$(BIN):$(PATH)
-lint: install
+lint: install $(CHECKOV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/sam validate --lint --template template.yaml
 	$(BIN)/cfn-lint --template template.yaml --append-rules cfn_lint_serverless.rules
+	$(CHECKOV) --file template.yaml
+	@mkdir -p .aws-sam
+	$(BIN)/python -c 'import json; from p1_retrain.local.template import build; print(json.dumps(build("template.yaml", {}, "us-east-1").cloudformation))' > .aws-sam/transformed.json
+	$(CHECKOV) --file .aws-sam/transformed.json
 	$(BIN)/sam build --template template.yaml --build-dir .aws-sam/build
 
 bench: install
