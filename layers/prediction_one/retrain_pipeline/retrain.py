@@ -37,7 +37,7 @@ from retrain_pipeline.s3io import S3MultipartWriter, open_source, zip_entries
 from retrain_pipeline.secrets import ModelConfig, model_config
 from retrain_pipeline.settings import PipelineSettings
 from retrain_pipeline.source import SourceObject, parse_event, validate
-from retrain_pipeline.switching import NEWER_ALREADY_SWITCHED, GateResult, SwitchGate
+from retrain_pipeline.switching import NEWER_ALREADY_SWITCHED, GateResult, SwitchGate, SwitchOrder
 
 logger = logging.getLogger(__name__)
 
@@ -388,7 +388,7 @@ def switch_step(
     gate = SwitchGate(
         aws_client("dynamodb"), settings.required("STATE_TABLE"), model, settings.switch_lease_seconds
     )
-    order = src.ordering_key(job.get("accepted_at") or job.get("uploaded_at") or "")
+    order = SwitchOrder.of(src)
     result = gate.acquire(order, execution_id, retrain_job_id)
     if result is GateResult.NEWER_SWITCHED:
         outcome = {"switched": False, "reason": NEWER_ALREADY_SWITCHED}
@@ -405,7 +405,6 @@ def switch_step(
                 switched=switched,
                 order=order,
                 retrain_job_id=retrain_job_id,
-                source_key=src.key,
             )
         outcome = {"switched": True, "reason": "the retrained model was published"}
     logger.info("Switch decided", extra={"model": model, "retrain_job_id": retrain_job_id, **outcome})
