@@ -132,7 +132,9 @@ class SwitchGate:
                 return GateResult.ALREADY_SWITCHED
             if last is not None and not order.is_newer_than(last):
                 return GateResult.NEWER_SWITCHED
-            held = "holder" in item and item.get("holder") != holder and int(item.get("lease_until", 0)) >= now
+            held = (
+                "holder" in item and item.get("holder") != holder and int(item.get("lease_until", 0)) >= now
+            )
             if held:
                 break
             values: dict[str, Any] = {

@@ -39,7 +39,10 @@ def test_the_same_file_is_not_newer_than_itself_and_times_normalise() -> None:
 
 
 def test_gate_items_written_before_the_rule_are_still_read() -> None:
-    legacy = {"last_order": "2024-01-01T00:00:05.000000+00:00#2024-01-01T00:00:06.000000+00:00#01", "last_source": "k"}
+    legacy = {
+        "last_order": "2024-01-01T00:00:05.000000+00:00#2024-01-01T00:00:06.000000+00:00#01",
+        "last_source": "k",
+    }
     last = SwitchOrder.from_item(legacy)
     assert last == SwitchOrder("k", "", "2024-01-01T00:00:05.000Z")
     assert order("k2", "", "2024-01-01T00:00:06Z").is_newer_than(last)
