@@ -34,7 +34,7 @@ _ATTEMPTS = 5
 
 
 def _event_time_ms(value: str) -> str:
-    """An event time as UTC ISO 8601 with milliseconds (sortable as text); empty or odd input kept sortable."""
+    """An event time as UTC ISO 8601 with milliseconds (sortable as text)."""
     if not value:
         return _NO_TIME
     try:
