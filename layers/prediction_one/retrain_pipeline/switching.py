@@ -154,7 +154,8 @@ class SwitchGate:
                     Key=self._key,
                     UpdateExpression="SET holder = :me, lease_until = :lease, holder_job = :job",
                     ConditionExpression=(
-                        f"(attribute_not_exists(holder) OR lease_until < :now OR holder = :me) AND {unchanged}"
+                        "(attribute_not_exists(holder) OR lease_until < :now OR holder = :me) "
+                        f"AND {unchanged}"
                     ),
                     ExpressionAttributeValues=values,
                 )

@@ -44,7 +44,7 @@ class S3EventRewriter:
         self._seen: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     def rewrite(self, event: dict[str, Any]) -> dict[str, Any]:
-        """The event as S3 would send it; anything that is not an S3 "Object Created" event is returned as is."""
+        """The event as S3 would send it; any other event is returned as it is."""
         detail = event.get("detail") if isinstance(event, dict) else None
         if event.get("source") != "aws.s3" or not isinstance(detail, dict):
             return event
