@@ -195,7 +195,7 @@ def drive(
         views = []
         for arn, run in runs.items():
             if arn not in finished:
-                view = observe(run.key or run.name, stack.execution_history(arn))
+                view = observe(run.key or run.name, stack.execution_history(arn), arn, run.version_id)
                 if run.finished:
                     view = replace(view, outcome=run.status, error=error_text(stack, run))
                     finished[arn] = view
