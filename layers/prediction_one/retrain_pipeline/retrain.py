@@ -24,6 +24,7 @@ from prediction_one.zipbuild import check_train_eval_layout
 
 from retrain_pipeline import records
 from retrain_pipeline.aws import aws_client  # re-exported: the steps and tests share it
+from retrain_pipeline.encoding import check_encoding
 from retrain_pipeline.errors import (
     BadZipLayout,
     EmptyObject,
@@ -182,6 +183,7 @@ def upload_step(
     config = model_config(model, settings)
     if source.extension == ".zip":
         check_zip_layout(aws_client("s3"), source)
+    check_encoding(aws_client("s3"), source)
     outcome: dict[str, Any] = {}
     request = {"bucket": source.bucket, "key": source.key, "version": source.version}
     stored = once_per_request(
