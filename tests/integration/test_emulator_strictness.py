@@ -69,6 +69,7 @@ def test_admin_routes_answer_400_to_a_bad_content_length(emulator, length):
         (["--port", "-1"], "invalid port -1"),
         (["--job-seconds", "-5"], "invalid number of seconds '-5': must be 0 or more"),
         (["--model", "a=one", "--model", "a=two"], "--model 'a' given more than once"),
+        (["--model", "売上予測=キー"], "--model '売上予測': its KEY must be printable ASCII"),
     ],
 )
 def test_emulator_options_out_of_range_are_usage_errors(argv, message):

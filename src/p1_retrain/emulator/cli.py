@@ -40,6 +40,12 @@ def usage_problem(args: argparse.Namespace) -> str | None:
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         return f"--model {repeated[0]!r} given more than once: give each model one NAME=KEY"
+    for name, key in args.model:
+        if not all(char.isascii() and char.isprintable() and not char.isspace() for char in key):
+            return (
+                f"--model {name!r}: its KEY must be printable ASCII without spaces "
+                "(it is sent as the x-api-key header)"
+            )
     return None
 
 
