@@ -1,4 +1,4 @@
-"""S3-like presigned URLs (A3, A4): HMAC-signed method, path and every query parameter, checked on every use.
+"""S3-like presigned URLs: HMAC-signed method, path and every query parameter, checked on every use.
 
 As with S3's query-string signing, the signature covers the whole canonical query (each parameter name
 and value, sorted, ``X-Amz-Signature`` aside): a parameter added, removed, repeated or changed after

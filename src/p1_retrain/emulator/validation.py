@@ -7,7 +7,7 @@ encoding (UTF-8 with or without BOM, Shift_JIS) without decoding errors.
 Text the service cannot read is reported as an encoding problem, not as a column count: the first block of
 each table must decode as UTF-8 or Shift-JIS and hold no NUL bytes (so UTF-16/UTF-32, with or without a
 byte-order mark, and binary files fail with ``<name>: cannot be read as text: ...``). The API documents no
-error row for this; like every other A5 check it fails the job (``job_failed`` with that message).
+error row for this; like the data-limit checks it fails the job (``job_failed`` with that message).
 """
 
 from __future__ import annotations
