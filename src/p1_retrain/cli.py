@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from p1_retrain.emulator.cli import port_number, seconds, usage_problem
+
 
 def _model_pair(text: str) -> tuple[str, str]:
     name, sep, key = text.partition("=")
@@ -22,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     emu = sub.add_parser("emulator", help="serve the Prediction One emulator over HTTP")
     emu.add_argument("--host", default="127.0.0.1")
-    emu.add_argument("--port", type=int, default=8000)
+    emu.add_argument("--port", type=port_number, default=8000)
     emu.add_argument(
         "--model",
         action="append",
@@ -31,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=KEY",
         help="a model and its API key (repeatable; default: demo=demo-key)",
     )
-    emu.add_argument("--job-seconds", type=float, default=30.0, help="how long a retrain job runs")
+    emu.add_argument("--job-seconds", type=seconds, default=30.0, help="how long a retrain job runs")
 
     demo = sub.add_parser("demo", help="run the whole pipeline locally (moto + emulator + real handlers)")
     demo.add_argument("files", nargs="*", metavar="FILE", help="CSV, TSV or zip files to drop")
@@ -57,8 +59,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices[name]
+    raise LookupError(name)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    command = _subcommand(parser, args.command)
+    if unknown:
+        # The subcommand's usage, not the top-level one: the option belongs to the subcommand's line.
+        command.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.command == "emulator" and (problem := usage_problem(args)):
+        command.error(problem)
     if args.command == "emulator":
         from p1_retrain.emulator.cli import run as run_emulator
 

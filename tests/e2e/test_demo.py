@@ -103,7 +103,7 @@ def test_missing_file_is_refused_before_anything_starts(tmp_path, capsys):
 def test_bad_options_are_refused(tmp_path, capsys):
     assert demo.run(_args(tmp_path, "--fault-rate", "1.5")) == 2
     assert "--fault-rate" in capsys.readouterr().err
-    assert demo.run(_args(tmp_path, "--model", "a/b")) == 2
+    assert demo.run(_args(tmp_path, "--model", "a//b")) == 2
     assert "--model" in capsys.readouterr().err
     assert demo.run(_args(tmp_path, "--eval", str(tmp_path / "x.csv"))) == 2
     assert "--eval" in capsys.readouterr().err

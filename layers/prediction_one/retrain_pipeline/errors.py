@@ -213,3 +213,32 @@ __all__ = [
     "TransientPipelineError",
     "UnsupportedFileType",
 ]
+
+
+class UnsupportedEncoding(PermanentPipelineError):
+    """The file is text in an encoding Prediction One does not read, or not text at all."""
+
+    def __init__(self, bucket: str | None, key: str, found: str, member: str | None = None) -> None:
+        inside = f" (zip entry {member!r})" if member else ""
+        super().__init__(
+            f"{_where(bucket, key)}{inside} is {found}; Prediction One reads CSV/TSV text in UTF-8 or "
+            'Shift-JIS only. Save it as CSV in UTF-8 (in Excel: Save As > "CSV UTF-8 (Comma delimited)") '
+            'or in Shift-JIS ("CSV (Comma delimited)" on Japanese Windows), then upload it again.'
+        )
+        self.key = key
+        self.found = found
+        self.member = member
+
+
+class ApiKeyMalformed(PermanentPipelineError):
+    """A model's API key cannot be sent as an HTTP header value (the key itself is never quoted)."""
+
+    def __init__(self, model: str, secret_id: str, problem: str) -> None:
+        super().__init__(
+            f"The API key of model {model!r} in secret {secret_id!r} cannot be sent to Prediction One: it "
+            f"{problem}. Copy the key again from Prediction One as plain ASCII text (no spaces, line breaks "
+            "or full-width characters) and replace the model's entry in the secret, then upload the file "
+            "again."
+        )
+        self.model = model
+        self.problem = problem

@@ -73,6 +73,10 @@ ADVICE: dict[str, str] = {
     "BadZipLayout": "Zip train_src/<train>.csv and eval_src/<eval>.csv together and upload the zip again.",
     "ModelNotConfigured": "Add the model's API key to the secret (SECRET_ID), then upload the file again.",
     "SecretMalformed": "Fix the secret's JSON (SECRET_ID), then upload the file again.",
+    "UnsupportedEncoding": 'Save the file as CSV in UTF-8 (Excel: "CSV UTF-8 (Comma delimited)") or '
+    "Shift-JIS and upload it again under incoming/<model>/.",
+    "ApiKeyMalformed": "Paste the model's API key again as plain ASCII (no spaces, line breaks or "
+    "full-width characters) into the secret (SECRET_ID), then upload the file again.",
     "JobFailed": "Prediction One could not retrain with this file (see the message); fix the data and "
     "upload it again.",
     "JobDeadlineExceeded": "The job did not finish in time (JOB_DEADLINE_HOURS); check it in Prediction One.",

@@ -24,6 +24,7 @@ from prediction_one.zipbuild import check_train_eval_layout
 
 from retrain_pipeline import records
 from retrain_pipeline.aws import aws_client  # re-exported: the steps and tests share it
+from retrain_pipeline.encoding import check_encoding
 from retrain_pipeline.errors import (
     BadZipLayout,
     EmptyObject,
@@ -37,7 +38,7 @@ from retrain_pipeline.s3io import S3MultipartWriter, open_source, zip_entries
 from retrain_pipeline.secrets import ModelConfig, model_config
 from retrain_pipeline.settings import PipelineSettings
 from retrain_pipeline.source import SourceObject, parse_event, validate
-from retrain_pipeline.switching import NEWER_ALREADY_SWITCHED, GateResult, SwitchGate
+from retrain_pipeline.switching import NEWER_ALREADY_SWITCHED, GateResult, SwitchGate, SwitchOrder
 
 logger = logging.getLogger(__name__)
 
@@ -182,6 +183,7 @@ def upload_step(
     config = model_config(model, settings)
     if source.extension == ".zip":
         check_zip_layout(aws_client("s3"), source)
+    check_encoding(aws_client("s3"), source)
     outcome: dict[str, Any] = {}
     request = {"bucket": source.bucket, "key": source.key, "version": source.version}
     stored = once_per_request(
@@ -388,7 +390,7 @@ def switch_step(
     gate = SwitchGate(
         aws_client("dynamodb"), settings.required("STATE_TABLE"), model, settings.switch_lease_seconds
     )
-    order = src.ordering_key(job.get("accepted_at") or job.get("uploaded_at") or "")
+    order = SwitchOrder.of(src)
     result = gate.acquire(order, execution_id, retrain_job_id)
     if result is GateResult.NEWER_SWITCHED:
         outcome = {"switched": False, "reason": NEWER_ALREADY_SWITCHED}
@@ -405,7 +407,6 @@ def switch_step(
                 switched=switched,
                 order=order,
                 retrain_job_id=retrain_job_id,
-                source_key=src.key,
             )
         outcome = {"switched": True, "reason": "the retrained model was published"}
     logger.info("Switch decided", extra={"model": model, "retrain_job_id": retrain_job_id, **outcome})

@@ -2,17 +2,22 @@
 
 The secret is a JSON object ``{"<model>": "<api key>"}`` or
 ``{"<model>": {"api_key": "<api key>", "auto_switch": true}}``. No message here ever quotes a value.
+
+A key is sent as the ``x-api-key`` header, so it must be printable ASCII without spaces: a key pasted with
+a full-width character, a line break or a space inside fails here as ``ApiKeyMalformed`` (naming the model,
+what is wrong and where), before any call could fail with a raw encoding error.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters.exceptions import TransformParameterError
 
-from retrain_pipeline.errors import ModelNotConfigured, SecretMalformed
+from retrain_pipeline.errors import ApiKeyMalformed, ModelNotConfigured, SecretMalformed
 from retrain_pipeline.settings import PipelineSettings
 
 
@@ -41,6 +46,20 @@ def _load(settings: PipelineSettings) -> dict[str, Any]:
     return value
 
 
+def api_key_problem(api_key: str) -> str | None:
+    """What makes ``api_key`` unusable as an HTTP header value, in words that never quote it."""
+    for position, char in enumerate(api_key, start=1):
+        if unicodedata.east_asian_width(char) in {"F", "W"}:
+            return f"contains a full-width character at position {position}"
+        if not char.isascii():
+            return f"contains a non-ASCII character at position {position}"
+        if char in "\r\n\t" or not char.isprintable():
+            return f"contains a control character (line break, tab, ...) at position {position}"
+        if char.isspace():
+            return f"contains a space at position {position}"
+    return None
+
+
 def model_config(model: str, settings: PipelineSettings | None = None) -> ModelConfig:
     """The API key and switch preference of ``model``; ModelNotConfigured if the secret has no entry."""
     settings = settings or PipelineSettings.from_env()
@@ -61,7 +80,11 @@ def model_config(model: str, settings: PipelineSettings | None = None) -> ModelC
         raise SecretMalformed(secret_id, f"the entry of model {model!r} has no api_key string")
     if not api_key.strip():
         raise ModelNotConfigured(model, secret_id)
-    return ModelConfig(model=model, api_key=api_key.strip(), auto_switch=auto_switch)
+    api_key = api_key.strip()
+    problem = api_key_problem(api_key)
+    if problem:
+        raise ApiKeyMalformed(model, secret_id, problem)
+    return ModelConfig(model=model, api_key=api_key, auto_switch=auto_switch)
 
 
 def api_key_for(model: str, settings: PipelineSettings | None = None) -> str:

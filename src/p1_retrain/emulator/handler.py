@@ -14,7 +14,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
 
 from p1_retrain.emulator import errors
 from p1_retrain.emulator.admin_routes import ADMIN
@@ -211,6 +211,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = unquote(parts.path)
         query = {name: values[0] for name, values in parse_qs(parts.query, keep_blank_values=True).items()}
+        self._query_pairs = parse_qsl(parts.query, keep_blank_values=True)
         try:
             if path == "/_emulator" or path.startswith("/_emulator/"):
                 self._admin(path, query)
@@ -351,7 +352,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         state = self.server.state
         job_id = match["id"]
         try:
-            state.signer.verify("PUT", path, query, state.now())
+            state.signer.verify("PUT", path, query, state.now(), self._query_pairs)
             if self._chunked():
                 raise errors.missing_content_length()
             try:
@@ -411,7 +412,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
     ) -> None:
         state = self.server.state
         try:
-            state.signer.verify("GET", path, query, state.now())
+            state.signer.verify("GET", path, query, state.now(), self._query_pairs)
             result = state.result_for_download(match["id"], match["name"])
             try:
                 stat = result.path.stat()
@@ -473,7 +474,13 @@ class EmulatorHandler(BaseHTTPRequestHandler):
     def _read_json(self) -> dict[str, Any]:
         if self._chunked():
             raise ValueError("admin requests need a Content-Length body, not chunked")
-        length = self._content_length() or 0
+        try:
+            length = self._content_length() or 0
+        except _BodyError as exc:
+            # Where the body ends is unknown: answer 400, then close rather than misread what follows.
+            self._body_done = True
+            self.close_connection = True
+            raise ValueError(f"{exc}: admin requests need a Content-Length of 0 or more bytes") from None
         if length > ADMIN_BODY_LIMIT:
             raise ValueError(f"admin request body too large ({length} bytes)")
         raw = self.rfile.read(length) if length else b""

@@ -3,10 +3,16 @@
 Rows are the non-blank records after the header line; columns are the fields of the header. Quoted fields may
 hold delimiters and line breaks. Bytes are read as Latin-1, which keeps the structure of any ASCII-compatible
 encoding (UTF-8 with or without BOM, Shift_JIS) without decoding errors.
+
+Text the service cannot read is reported as an encoding problem, not as a column count: the first block of
+each table must decode as UTF-8 or Shift-JIS and hold no NUL bytes (so UTF-16/UTF-32, with or without a
+byte-order mark, and binary files fail with ``<name>: cannot be read as text: ...``). The API documents no
+error row for this; like the data-limit checks it fails the job (``job_failed`` with that message).
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import zipfile
@@ -14,7 +20,7 @@ import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, Any
 
 TABLE_EXTENSIONS = (".csv", ".tsv")
 UPLOAD_EXTENSIONS = (*TABLE_EXTENSIONS, ".zip")
@@ -66,6 +72,54 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
+ENCODING_BLOCK = 65536
+_MARKS = (
+    (b"\x00\x00\xfe\xff", "UTF-32 BE"),
+    (b"\xff\xfe\x00\x00", "UTF-32 LE"),
+    (b"\xfe\xff", "UTF-16 BE"),
+    (b"\xff\xfe", "UTF-16 LE"),
+)
+
+
+def encoding_problem(block: bytes) -> str | None:
+    """Why ``block`` (a table's first bytes) is not UTF-8 or Shift-JIS text; None when it is."""
+    for mark, name in _MARKS:
+        if block.startswith(mark):
+            return f"it is {name} (byte-order mark); only UTF-8 and Shift-JIS are read"
+    if b"\x00" in block:
+        return "it holds NUL bytes (UTF-16/UTF-32 or binary data); only UTF-8 and Shift-JIS are read"
+    for codec in ("utf-8", "cp932"):
+        try:
+            codecs.getincrementaldecoder(codec)().decode(block, final=False)
+            return None
+        except UnicodeDecodeError:
+            continue
+    return "its bytes are neither UTF-8 nor Shift-JIS"
+
+
+class _Replayed(io.RawIOBase):
+    """``head`` then the rest of ``stream``: the encoding check reads ahead without losing bytes."""
+
+    def __init__(self, head: bytes, stream: IO[bytes]) -> None:
+        super().__init__()
+        self._head = memoryview(head)
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._head.nbytes:
+            count = min(len(view), self._head.nbytes)
+            view[:count] = self._head[:count]
+            self._head = self._head[count:]
+            return count
+        data = self._stream.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+
 def _records(stream: IO[bytes], delimiter: str) -> Iterable[list[str]]:
     text = io.TextIOWrapper(stream, encoding="latin-1", newline="")
     return csv.reader(text, delimiter=delimiter, strict=False)
@@ -76,7 +130,11 @@ def count_table(
 ) -> TableStats:
     """Count a CSV/TSV stream's rows and columns and check them against ``limits``."""
     delimiter = "\t" if name.lower().endswith(".tsv") else ","
-    reader = _records(stream, delimiter)
+    head = stream.read(ENCODING_BLOCK)
+    problem = encoding_problem(head)
+    if problem:
+        raise InvalidData(f"{name}: cannot be read as text: {problem}")
+    reader = _records(io.BufferedReader(_Replayed(head, stream)), delimiter)
     header: list[str] | None = None
     rows = 0
     line = 0

@@ -93,11 +93,22 @@ def _zip(train: Path, evaluation: Path) -> bytes:
     return out.getvalue()
 
 
+def model_folder(folder: str) -> str:
+    """The model a ``--model`` value names: its first folder (``demo/2026/11`` is model ``demo``, files
+    going under ``incoming/demo/2026/11/``), as on AWS, where the model is the first folder only."""
+    parts = folder.split("/")
+    if not folder or any(not part.strip() or part in {".", ".."} for part in parts):
+        raise DemoError(
+            f"--model {folder!r} must be a folder name, optionally with sub-folders (like demo/2026/11); "
+            "no empty, '.' or '..' parts and no leading or trailing '/'"
+        )
+    return parts[0]
+
+
 def plan_drops(args: argparse.Namespace, root: Path) -> list[Drop]:
     """The objects to drop, from FILEs, --eval, --train-eval and --count (samples when none is given)."""
-    model = args.model
-    if not model or "/" in model or model in {".", ".."}:
-        raise DemoError(f"--model {model!r} must be one folder name (no '/')")
+    model = args.model  # the model folder, optionally with sub-folders: <model>/2026/11
+    model_folder(model)
     if args.count < 0:
         raise DemoError("--count must be 0 or more")
     if args.models < 1:
@@ -143,6 +154,13 @@ def training_drop(admin: Any, model: str, seconds: float) -> Drop:
     process_id = admin.create_training(model, seconds=seconds, outcome="finished")
     body = json.dumps({"external_process_id": process_id}).encode()
     return Drop(f"training/{model}/training-{process_id}.json", body)
+
+
+def demo_api_key(model: str) -> str:
+    """A random API key for ``model`` that can travel in an HTTP header whatever the model's language:
+    ASCII letters of the name when it has some (readable in the emulator's lists), then random hex."""
+    readable = "".join(char for char in model if char.isascii() and (char.isalnum() or char in "-_"))
+    return f"{readable[:24] or 'model'}-{secrets.token_hex(8)}"
 
 
 # -- running ------------------------------------------------------------------------------------------------
@@ -195,7 +213,7 @@ def drive(
         views = []
         for arn, run in runs.items():
             if arn not in finished:
-                view = observe(run.key or run.name, stack.execution_history(arn))
+                view = observe(run.key or run.name, stack.execution_history(arn), arn, run.version_id)
                 if run.finished:
                     view = replace(view, outcome=run.status, error=error_text(stack, run))
                     finished[arn] = view
@@ -311,14 +329,15 @@ def run(args: argparse.Namespace) -> int:
     except DemoError as exc:
         print(f"p1-retrain demo: {exc}", file=sys.stderr)
         return 2
-    models = sorted({drop.model for drop in drops} | ({args.model} if args.train_watch else set()))
-    api_keys = {model: f"{model}-{secrets.token_hex(8)}" for model in models}
+    watched = model_folder(args.model)
+    models = sorted({drop.model for drop in drops} | ({watched} if args.train_watch else set()))
+    api_keys = {model: demo_api_key(model) for model in models}
     try:
         with EmulatorServer(port=0, models=api_keys, job_seconds=args.job_seconds) as emulator:
             if args.fault_rate > 0:
                 emulator.admin.set_faults(rate=args.fault_rate, seed=args.fault_seed, kinds=KINDS)
             if args.train_watch:
-                drops.append(training_drop(emulator.admin, args.model, args.job_seconds))
+                drops.append(training_drop(emulator.admin, watched, args.job_seconds))
             progress.note(f"Prediction One emulator on {emulator.base_url}; deploying template.yaml")
             with LocalStack(
                 root / "template.yaml", emulator.base_url, api_keys, FAST_PARAMETERS, auto_switch=args.switch

@@ -1,7 +1,9 @@
 """Show how each dropped file is doing, read from its execution's history.
 
 On a terminal: a compact table redrawn in place. Otherwise: one plain line per step reached (uploaded,
-polled, finished, archived, switched, the outcome). Lines hold keys, job ids and statuses only.
+polled, finished, archived, switched, the outcome). There is one row per execution (``run``), never one
+per key: two versions of one key are two runs, told apart by their version id. Lines hold keys, version
+ids, job ids and statuses only.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ MAX_TABLE_ROWS = 20
 
 @dataclass(frozen=True)
 class RunView:
-    """What one file's execution has reached so far."""
+    """What one file's execution has reached so far (``run``: the execution, defaults to the key)."""
 
     key: str
     phase: str = "waiting"
@@ -29,6 +31,12 @@ class RunView:
     switch_reason: str | None = None
     outcome: str | None = None
     error: str | None = None
+    run: str | None = None
+    version_id: str | None = None
+
+    @property
+    def ident(self) -> str:
+        return self.run or self.key
 
 
 def _json(text: str | None) -> dict[str, Any]:
@@ -39,9 +47,11 @@ def _json(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def observe(key: str, history: list[dict[str, Any]]) -> RunView:
+def observe(
+    key: str, history: list[dict[str, Any]], run: str | None = None, version_id: str | None = None
+) -> RunView:
     """Fold an execution history into a :class:`RunView`."""
-    view = RunView(key=key, phase="started" if history else "waiting")
+    view = RunView(key=key, phase="started" if history else "waiting", run=run, version_id=version_id)
     for event in history:
         kind = event.get("type", "")
         entered = event.get("stateEnteredEventDetails", {})
@@ -106,8 +116,14 @@ class Progress:
     def __init__(self, stream: TextIO, live: bool | None = None) -> None:
         self.stream = stream
         self.live = stream.isatty() if live is None else live
-        self._views: dict[str, RunView] = {}
+        self._views: dict[str, RunView] = {}  # by run
+        self._shown: dict[str, RunView] = {}  # what the plain lines already said, by run
         self._drawn = 0
+
+    def _name(self, view: RunView) -> str:
+        """The key, with the version id when another run of the same key is known."""
+        shared = any(other.key == view.key and ident != view.ident for ident, other in self._views.items())
+        return f"{view.key} (version {view.version_id})" if shared and view.version_id else view.key
 
     def note(self, text: str) -> None:
         """A line about the demo itself (starting, uploading, writing results)."""
@@ -115,15 +131,17 @@ class Progress:
         print(text, file=self.stream, flush=True)
 
     def update(self, views: list[RunView]) -> None:
+        self._views.update({view.ident: view for view in views if view.ident not in self._views})
         if self.live:
-            self._views.update({view.key: view for view in views})
+            self._views.update({view.ident: view for view in views})
             self._draw()
             return
         for view in views:
-            before = self._views.get(view.key, RunView(key=view.key))
+            before = self._shown.get(view.ident, RunView(key=view.key))
             for line in _transitions(before, view):
-                print(f"{view.key}: {line}", file=self.stream, flush=True)
-            self._views[view.key] = view
+                print(f"{self._name(view)}: {line}", file=self.stream, flush=True)
+            self._shown[view.ident] = view
+            self._views[view.ident] = view
 
     def finish(self) -> None:
         if self.live:
@@ -147,7 +165,7 @@ class Progress:
             detail = view.job_status or view.result_key or ""
             if view.outcome:
                 detail = view.error or view.result_key or ""
-            lines.append(f"  {view.phase:<10} {job:<8} polls {view.polls:<3} {view.key}  {detail}")
+            lines.append(f"  {view.phase:<10} {job:<8} polls {view.polls:<3} {self._name(view)}  {detail}")
         if len(active) > MAX_TABLE_ROWS:
             lines.append(f"  ... and {len(active) - MAX_TABLE_ROWS} more")
         self._clear()

@@ -33,6 +33,7 @@ from p1_retrain.local.errors import LocalStackError
 from p1_retrain.local.intrinsics import evaluate
 from p1_retrain.local.runs import FINISHED, Run, failure_details, final_state, object_etag, source_of
 from p1_retrain.local.runtime import DeployedFunction, LambdaRuntime, fresh_modules, layer_packages
+from p1_retrain.local.s3events import S3EventRewriter
 
 DEFAULT_REGION = "us-east-1"
 STACK_NAME = "p1-retrain-local"
@@ -118,6 +119,7 @@ class LocalStack:
         self._pending_machines: dict[str, _PendingStateMachine] = {}
         self._moto_log_level: int | None = None
         self._outputs: dict[str, str | None] = {}
+        self._s3_events = S3EventRewriter()  # S3's millisecond time, increasing sequencer, ``etag``
 
     # -- lifetime -------------------------------------------------------------------------------------------
     def __enter__(self) -> LocalStack:
@@ -547,10 +549,10 @@ class LocalStack:
                 if not messages:
                     break
                 for message in messages:
-                    event = json.loads(message["Body"])
+                    event = self._s3_events.rewrite(json.loads(message["Body"]))
                     bucket, key, version = source_of(event)
                     name = execution_name(bucket, key, version or object_etag(event))
-                    arn = self._start_execution(machine_arn, name, message["Body"])
+                    arn = self._start_execution(machine_arn, name, json.dumps(event))
                     self._track(arn, name, machine_arn, key, version)
                     started.append(arn)
                     self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])

@@ -8,7 +8,7 @@ import pytest
 from prediction_one import PredictionOneClient
 from prediction_one import errors as p1_errors
 from retrain_pipeline.errors import ModelSwitchBusy
-from retrain_pipeline.switching import SwitchGate
+from retrain_pipeline.switching import SwitchGate, SwitchOrder
 
 
 def archived(stack: Any, key: str, time: str, seed: int = 0) -> dict[str, Any]:
@@ -61,7 +61,9 @@ def test_replayed_switch_of_the_same_job(stack: Any) -> None:
 def test_busy_gate_is_a_transient_error(stack: Any) -> None:
     state = archived(stack, "incoming/demo/a.csv", "2024-05-01T10:00:00Z")
     gate = SwitchGate(stack.dynamodb, stack.table, "demo", 600)
-    gate.acquire("2000-01-01T00:00:00#00", "someone-else", "other-job")
+    gate.acquire(
+        SwitchOrder("incoming/demo/x.csv", "00", "2000-01-01T00:00:00.000Z"), "someone-else", "other-job"
+    )
     with pytest.raises(ModelSwitchBusy, match="someone-else"):
         stack.switch(state)
     assert stack.emulator.admin.switches() == []
