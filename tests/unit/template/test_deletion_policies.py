@@ -35,7 +35,7 @@ def _stateful(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_every_stateful_resource_states_both_policies(sam_template):
     stateful = _stateful(sam_template)
-    assert RETAINED <= set(stateful)
+    assert set(stateful) >= RETAINED
     for name, resource in stateful.items():
         expected = "Retain" if name in RETAINED else "Delete"
         assert resource.get("DeletionPolicy") == expected, name
