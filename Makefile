@@ -63,5 +63,19 @@ bench: install
 fault-matrix: install
 	$(BIN)/p1-retrain demo --count 100 --fault-rate 0.2 --json
 
+# Deploy to AWS with the SAM CLI from .venv: `make deploy` (samconfig.toml's default environment),
+# `make deploy ENV=dev|prod`, `make deploy PARAMS="NotificationEmail=you@example.com"` (PARAMS replaces
+# the environment's parameter_overrides). `make delete ENV=...` deletes the stack (asks first).
+ENV ?= default
+SAM := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam
+.PHONY: deploy delete
+
+deploy: install
+	$(SAM) build --config-env $(ENV)
+	$(SAM) deploy --config-env $(ENV) $(if $(PARAMS),--parameter-overrides $(PARAMS))
+
+delete: install
+	$(SAM) delete --config-env $(ENV)
+
 clean:
 	rm -rf .aws-sam bench/out .pytest_cache

@@ -1,6 +1,7 @@
 """The ``p1-retrain`` command.
 
-``emulator`` serves the Prediction One emulator; ``demo`` runs the whole pipeline on the local stack.
+``emulator`` serves the Prediction One emulator; ``demo`` runs the whole pipeline on the local stack;
+``keys`` sets, lists and removes the API keys in a deployed stack's secret.
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--train-watch", action="store_true", help="also watch an emulated training run")
     demo.add_argument("--output", default="demo-output", help="folder for archived results")
     demo.add_argument("--json", action="store_true", help="end with the JSON summary on the last line")
+
+    from p1_retrain.keys import add_parser as add_keys_parser
+
+    add_keys_parser(sub)
     return parser
 
 
@@ -79,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         from p1_retrain.emulator.cli import run as run_emulator
 
         return run_emulator(args)
+    if args.command == "keys":
+        from p1_retrain.keys import run as run_keys
+
+        return run_keys(args)
     from p1_retrain.local.demo import run as run_demo
 
     return run_demo(args)

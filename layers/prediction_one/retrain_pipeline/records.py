@@ -27,6 +27,7 @@ S3_MAX_KEY_BYTES = 1024
 MAX_MESSAGE_CHARS = 4000
 UNKNOWN_MODEL = "_unknown"
 SUMMARY_NAME = "summary.json"
+SWITCHING_OFF = "switching is off for this model"
 
 
 def _documented_row(cls: type[p1_errors.PredictionOneError]) -> dict[str, Any]:
@@ -215,7 +216,8 @@ def build_summary(
         "polls": int(poll.get("polls") or 0),
         "auto_switch": bool(job.get("auto_switch")),
         "switched": False,
-        "switch": None,
+        # SwitchModel replaces this when switching is on; when it is off, say so here.
+        "switch": None if job.get("auto_switch") else {"switched": False, "reason": SWITCHING_OFF},
     }
 
 

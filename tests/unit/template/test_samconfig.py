@@ -66,3 +66,17 @@ def test_overrides_name_real_parameters_with_allowed_values(config, sam_template
     dev_or_prod = overrides(config[env]["deploy"]["parameters"])
     if "PollIntervalSeconds" in dev_or_prod:
         assert float(dev_or_prod["MaxPollIntervalSeconds"]) >= float(dev_or_prod["PollIntervalSeconds"])
+
+
+@pytest.mark.parametrize(
+    ("env", "region"), [("default", "us-east-1"), ("dev", "us-east-1"), ("prod", "ap-northeast-1")]
+)
+def test_each_environment_says_where_it_deploys(config, env, region):
+    """`make deploy ENV=...` and `sam delete --config-env ...` both read the region from here."""
+    assert config[env]["global"]["parameters"]["region"] == region
+
+
+def test_only_dev_opts_in_to_expiring_incoming_files(config):
+    for env in ("default", "prod"):
+        assert "IncomingExpirationDays" not in overrides(config[env]["deploy"]["parameters"])
+    assert int(overrides(config["dev"]["deploy"]["parameters"])["IncomingExpirationDays"]) > 0
