@@ -93,6 +93,11 @@ def record_answer(payload: dict[str, Any]) -> dict[str, Any]:
         "error": state["error"]["Error"],
         "message": "scripted",
         "step": state["failed_step"],
+        "notification": {
+            "error": state["error"]["Error"],
+            "message": "scripted",
+            "failure_record": "s3://bucket/failed/demo/sample.csv.json",
+        },
     }
 
 
@@ -208,8 +213,8 @@ def test_a_permanent_upload_error_is_recorded_and_notified_once(run_retrain, loa
     assert json.loads(state["error"]["Cause"])["errorMessage"] == "invalid_api_key."
     assert state["detail"] == load_event("object-created.json")["detail"]  # the raw event is still there
     message = single_notification(run, "FAILED")
-    assert message["failure"]["failure_key"] == "failed/demo/sample.csv.json"
-    assert message["failure"]["error"] == "ApiKeyInvalid"
+    # The notification is RecordFailure's, never the state: no Cause, no raw event.
+    assert message == record_answer(record)["notification"]
 
 
 def test_transient_errors_that_persist_are_reported(run_retrain):
@@ -270,8 +275,9 @@ def test_a_failure_record_that_cannot_be_written_is_still_notified(run_retrain):
     )
     assert run.status == "FAILED"
     message = single_notification(run, "FAILED")
-    assert message["error"]["Error"] == "ModelNotConfigured"
-    assert message["record_failure_error"]["Error"] == "AccessDenied"
+    assert message["error"] == "ModelNotConfigured"
+    assert message["failure_record"] is None and message["execution_id"] == run.execution_arn
+    assert "Cause" not in json.dumps(message) and "AccessDenied" not in json.dumps(message)
 
 
 def test_a_success_notification_that_cannot_be_published_keeps_the_success(run_retrain):

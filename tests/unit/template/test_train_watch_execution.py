@@ -94,6 +94,11 @@ def record_answer(payload: dict[str, Any]) -> dict[str, Any]:
         "error": state["error"]["Error"],
         "message": "scripted",
         "step": state["failed_step"],
+        "notification": {
+            "error": state["error"]["Error"],
+            "message": "scripted",
+            "failure_record": "s3://bucket/failed/demo/churn-2024-06.json.json",
+        },
         "execution_id": payload["execution_id"],
     }
 
@@ -210,7 +215,7 @@ def test_each_step_failure_is_recorded_and_notified_once(run_watch, scripts, ste
     if step == "StartWatch":
         assert record["state"]["detail"]["object"]["key"].startswith("training/")  # the raw event is kept
     message = single_notification(run, "FAILED")
-    assert message["failure"]["error"] == error
+    assert message == record_answer(record)["notification"]
 
 
 @pytest.mark.parametrize(
@@ -242,8 +247,9 @@ def test_a_failure_record_that_cannot_be_written_is_still_notified(run_watch):
     )
     assert run.status == "FAILED"
     message = single_notification(run, "FAILED")
-    assert message["error"]["Error"] == "ModelNotConfigured"
-    assert message["record_failure_error"]["Error"] == "AccessDenied"
+    assert message["error"] == "ModelNotConfigured"
+    assert message["failure_record"] is None and message["execution_id"] == run.execution_arn
+    assert "Cause" not in json.dumps(message) and "AccessDenied" not in json.dumps(message)
 
 
 def test_a_success_notification_that_cannot_be_published_keeps_the_success(run_watch):
