@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from retrain_pipeline.telemetry import new_metrics, publish, reported, route_library_logs, unwrap
+from retrain_pipeline.telemetry import new_metrics, new_tracer, publish, reported, route_library_logs, unwrap
 from retrain_pipeline.training import ARCHIVE_STEP, archive_training_step
 
 logger = Logger()
-tracer = Tracer()
+tracer = new_tracer()
 metrics = new_metrics()
 route_library_logs(logger)
 
