@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.unit.template.scripted_sfn import (
+    RETRY_MAX_ATTEMPTS,
     RETRY_MAX_DELAY,
     Answer,
     FunctionError,
@@ -267,3 +268,47 @@ def test_a_failure_notification_that_cannot_be_published_still_fails(run_watch):
     )
     assert run.status == "FAILED"
     assert run.description["error"] == "TrainingWatchFailed"
+
+
+# Where AWS is stricter than moto
+
+
+def test_a_key_outside_training_ends_at_once_without_record_or_notification(run_watch):
+    run = run_watch({"StartWatch": [FunctionError("KeyOutsidePrefix", "failed/demo/x.json")]})
+    assert run.status == "FAILED"
+    assert run.description["error"] == "KeyOutsidePrefix"
+    assert run.functions.order == ["StartWatch"]
+    assert run.notifications == []
+
+
+def test_read_only_steps_killed_at_their_timeout_are_retried(run_watch):
+    run = run_watch(
+        {
+            "StartWatch": [start_answer()],
+            "CheckTraining": [FunctionError("Sandbox.Timedout"), check_answer("finished", "finished")],
+            "ArchiveTraining": [FunctionError("Lambda.Unknown"), ARCHIVE],
+        }
+    )
+    assert run.status == "SUCCEEDED", run.description
+    assert run.functions.order == [
+        "StartWatch",
+        "CheckTraining",
+        "CheckTraining",
+        "ArchiveTraining",
+        "ArchiveTraining",
+    ]
+
+
+def test_a_duplicate_claim_in_progress_outlasts_the_generic_retry_budget(run_watch):
+    waits = RETRY_MAX_ATTEMPTS + 3
+    run = run_watch(
+        {
+            "StartWatch": [
+                *[FunctionError("IdempotencyAlreadyInProgressError")] * waits,
+                start_answer("finished"),
+            ],
+            "ArchiveTraining": [ARCHIVE],
+        }
+    )
+    assert run.status == "SUCCEEDED", run.description
+    assert run.functions.order.count("StartWatch") == waits + 1
