@@ -108,3 +108,17 @@ def test_the_span_arithmetic():
     assert guaranteed_span({"IntervalSeconds": 2, "MaxAttempts": 3, "BackoffRate": 2.0}) == 2 + 4 + 8
     assert guaranteed_span({"IntervalSeconds": 2, "MaxAttempts": 3, "MaxDelaySeconds": 5}) == 2 + 4 + 5
     assert guaranteed_span({"IntervalSeconds": 2, "MaxAttempts": 9, "JitterStrategy": "FULL"}) == 0
+
+
+def test_every_api_function_holds_one_whole_attempt_with_the_default_timeouts(sam_template):
+    """The client stops retrying when the invocation cannot hold another attempt (prediction_one.deadline);
+    the first attempt must still fit whole with the default connect and read timeouts."""
+    from prediction_one.deadline import SAFETY_SECONDS
+
+    parameters = sam_template["Parameters"]
+    attempt = (
+        parameters["ApiConnectTimeoutSeconds"]["Default"] + parameters["ApiReadTimeoutSeconds"]["Default"]
+    )
+    for name, resource in sam_template["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::Function" and name != "RecordFailureFunction":
+            assert function_timeout(sam_template, name) >= SAFETY_SECONDS + attempt, name
