@@ -135,9 +135,11 @@ def test_empty_file_fails_with_its_error_named_and_recorded(pipeline):
     published = [
         item
         for item in pipeline.stack.notifications()
-        if (item["message"].get("failure") or {}).get("failure_key") == run.failure["failure_key"]
+        if item["message"].get("failure_record")
+        == f"s3://{pipeline.stack.bucket}/{run.failure['failure_key']}"
     ]
     assert [item["subject"] for item in published] == ["Prediction One retrain failed"]
+    assert published[0]["message"]["error"] == "EmptyObject" and "Cause" not in json.dumps(published)
 
 
 def test_documented_api_error_is_named(pipeline):
