@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from retrain_pipeline.telemetry import new_metrics, publish, reported, route_library_logs, unwrap
+from prediction_one.deadline import invocation_deadline
+from retrain_pipeline.telemetry import new_metrics, new_tracer, publish, reported, route_library_logs, unwrap
 from retrain_pipeline.training import CHECK_STEP, START_STEP, check_training_step, start_watch_step
 
 logger = Logger()
-tracer = Tracer()
+tracer = new_tracer()
 metrics = new_metrics()
 route_library_logs(logger)
 
@@ -25,7 +26,7 @@ route_library_logs(logger)
 def _start(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = event.get("request", event)
     execution_id = event.get("execution_id") or f"invocation:{context.aws_request_id}"
-    with reported(logger, START_STEP):
+    with reported(logger, START_STEP), invocation_deadline(context):
         result = start_watch_step(request, execution_id, lambda_context=context)
     publish(metrics, result.metrics)
     output = result.output
@@ -45,8 +46,8 @@ def _start(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return output
 
 
-def _check(event: dict[str, Any]) -> dict[str, Any]:
-    with reported(logger, CHECK_STEP):
+def _check(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    with reported(logger, CHECK_STEP), invocation_deadline(context):
         result = check_training_step(unwrap(event, "training"), unwrap(event, "poll"))
     publish(metrics, result.metrics)
     poll = result.output
@@ -66,5 +67,5 @@ def _check(event: dict[str, Any]) -> dict[str, Any]:
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if isinstance(event, dict) and "training" in event and "request" not in event:
-        return _check(event)
+        return _check(event, context)
     return _start(event, context)

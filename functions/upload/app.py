@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from prediction_one.deadline import invocation_deadline
 from retrain_pipeline.retrain import upload_step
-from retrain_pipeline.telemetry import new_metrics, publish, reported, route_library_logs
+from retrain_pipeline.telemetry import new_metrics, new_tracer, publish, reported, route_library_logs
 
 logger = Logger()
-tracer = Tracer()
+tracer = new_tracer()
 metrics = new_metrics()
 route_library_logs(logger)
 
@@ -25,7 +26,7 @@ route_library_logs(logger)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     source_event = event.get("event", event)
     execution_id = event.get("execution_id") or f"invocation:{context.aws_request_id}"
-    with reported(logger, "Upload"):
+    with reported(logger, "Upload"), invocation_deadline(context):
         result = upload_step(source_event, execution_id, lambda_context=context)
     publish(metrics, result.metrics)
     job = result.output["job"]

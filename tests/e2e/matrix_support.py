@@ -33,10 +33,9 @@ def failure_record(stack: LocalStack, failure_key: str) -> dict[str, Any]:
 
 def failure_notifications(stack: LocalStack, failure_key: str) -> list[dict[str, Any]]:
     """The SNS messages published for the failure recorded at ``failure_key``."""
+    where = f"s3://{stack.bucket}/{failure_key}"
     return [
-        item
-        for item in stack.notifications()
-        if ((item.get("message") or {}).get("failure") or {}).get("failure_key") == failure_key
+        item for item in stack.notifications() if (item.get("message") or {}).get("failure_record") == where
     ]
 
 

@@ -456,9 +456,17 @@ def test_failing_row_tells_the_user_what_went_wrong(matrix, row):
     for text in row.says:
         assert text in record["message"], record["message"]
     assert record["advice"]
-    assert [item["subject"] for item in failure_notifications(stack, expected_key)] == [
-        RETRAIN_FAILED_SUBJECT
-    ]
+    (notification,) = failure_notifications(stack, expected_key)
+    assert notification["subject"] == RETRAIN_FAILED_SUBJECT
+    # A curated message: the file, model, error and advice in plain words, never the state or a Cause.
+    message = notification["message"]
+    assert message["file"] == f"s3://{stack.bucket}/{row.key}"
+    assert (message["model"], message["error"], message["step"]) == (record["model"], row.error, row.step)
+    assert message["message"] == record["message"].splitlines()[0][:500] and message["advice"]
+    sent = json.dumps(message, ensure_ascii=False)
+    for raw in ("Traceback", "stackTrace", "Cause", "errorType", '"detail"', "/var/task"):
+        assert raw not in sent, raw
+    assert leaks(sent, matrix.keys.values()) == []
     assert latest_version(stack, row.key) == matrix.versions[row.id]
     assert leaks(words, matrix.keys.values()) == []
 

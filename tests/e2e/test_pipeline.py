@@ -135,9 +135,11 @@ def test_empty_file_fails_with_its_error_named_and_recorded(pipeline):
     published = [
         item
         for item in pipeline.stack.notifications()
-        if (item["message"].get("failure") or {}).get("failure_key") == run.failure["failure_key"]
+        if item["message"].get("failure_record")
+        == f"s3://{pipeline.stack.bucket}/{run.failure['failure_key']}"
     ]
     assert [item["subject"] for item in published] == ["Prediction One retrain failed"]
+    assert published[0]["message"]["error"] == "EmptyObject" and "Cause" not in json.dumps(published)
 
 
 def test_documented_api_error_is_named(pipeline):
@@ -248,3 +250,45 @@ def test_wait_all_names_what_is_still_running(pipeline):
     with pytest.raises(TimeoutError, match=key):
         pipeline.stack.wait_all(0)
     assert [run.status for run in pipeline.stack.wait_all(60) if run.key == key] == ["SUCCEEDED"]
+
+
+@pytest.mark.parametrize(
+    ("machine", "key"),
+    [
+        ("RetrainStateMachine", "results/demo/{u}/summary.json"),
+        ("RetrainStateMachine", "failed/demo/{u}.json"),
+        ("TrainWatchStateMachine", "failed/demo/{u}.json"),
+        ("TrainWatchStateMachine", "results/demo/training/{u}/summary.json"),
+    ],
+)
+def test_an_execution_for_the_pipelines_own_output_writes_and_publishes_nothing(pipeline, machine, key):
+    """Even started by a wrong rule, an execution for an object the pipeline wrote ends at once: no
+    failure record (which could start another execution), no notification, no API call."""
+    stack = pipeline.stack
+    key = key.format(u=pipeline.unique("x"))
+    version = stack.put_object(key, b'{"written": "by the pipeline"}')
+    keys_before = set(stack.list_keys("failed/")) | set(stack.list_keys("results/"))
+    notifications_before = len(stack.notifications())
+    requests_before = len(pipeline.admin.requests_log())
+    event = {
+        "version": "0",
+        "id": pipeline.unique("event"),
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "time": "2024-01-01T00:00:00Z",
+        "region": stack.region,
+        "resources": [f"arn:aws:s3:::{stack.bucket}"],
+        "detail": {
+            "bucket": {"name": stack.bucket},
+            "object": {"key": key, "size": 31, "etag": "e", "version-id": version, "sequencer": "01"},
+            "reason": "PutObject",
+        },
+    }
+    arn = stack.start_execution(machine, event, name=pipeline.unique("outside"))
+    stack.wait_all(60)
+    run = stack.refresh(arn)
+    assert run.status == "FAILED"
+    assert run.error == "KeyOutsidePrefix"
+    assert set(stack.list_keys("failed/")) | set(stack.list_keys("results/")) == keys_before
+    assert len(stack.notifications()) == notifications_before
+    assert len(pipeline.admin.requests_log()) == requests_before

@@ -12,6 +12,7 @@ from urllib.parse import quote, urlsplit
 import requests
 from urllib3.exceptions import HTTPError as Urllib3Error
 
+from .deadline import fit_timeouts
 from .errors import PredictionOneError, UnexpectedResponse, error_from_response
 from .http import build_api_session, build_transfer_session, exchange, log_exchange, transport_error
 from .redaction import redact_url
@@ -161,8 +162,9 @@ class PredictionOneClient:
         url = f"{self.settings.base_url}{path}{'?' + query if query else ''}"
         endpoint = f"{method} {redact_url(path + ('?' + query if query else ''))}"
         headers = {"x-api-key": self._api_key, "Accept": "application/json", "User-Agent": USER_AGENT}
-        timeout = (self.settings.connect_timeout, self.settings.read_timeout)
+        timeout = fit_timeouts(self.settings.connect_timeout, self.settings.read_timeout, endpoint=endpoint)
         with exchange(method, url) as current:
+            current.attempt_seconds = sum(timeout)
             try:
                 response = self._session.request(
                     method, url, headers=headers, timeout=timeout, allow_redirects=False
@@ -261,7 +263,9 @@ class PredictionOneClient:
         else:
             data = SizedReader(body, length) if length else b""
         endpoint = f"PUT {redact_url(url)}"
-        timeout = (self.settings.connect_timeout, self.settings.upload_read_timeout)
+        timeout = fit_timeouts(
+            self.settings.connect_timeout, self.settings.upload_read_timeout, endpoint=endpoint
+        )
         with exchange("PUT", url) as current:
             try:
                 response = self._transfer.put(
@@ -301,7 +305,7 @@ class PredictionOneClient:
         if not callable(write):
             raise TypeError("writer must be callable or have a write(bytes) method")
         endpoint = f"GET {redact_url(url)}"
-        timeout = (self.settings.connect_timeout, self.settings.read_timeout)
+        timeout = fit_timeouts(self.settings.connect_timeout, self.settings.read_timeout, endpoint=endpoint)
         headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
         written = 0
         with exchange("GET", url) as current:

@@ -27,6 +27,7 @@ from urllib3.exceptions import (
 )
 from urllib3.util.retry import Retry
 
+from .deadline import retry_fits
 from .errors import ConnectionFailed, TransientError, UploadAnswerLost, parse_retry_after
 from .redaction import redact_text, redact_url
 from .settings import ClientSettings
@@ -84,6 +85,7 @@ class Exchange:
     started: float = field(default_factory=time.monotonic)
     attempt_started: float = field(default_factory=time.monotonic)
     attempt: int = 1
+    attempt_seconds: float = 0.0  # connect + read timeout of one attempt (the invocation deadline's unit)
 
     @property
     def attempt_ms(self) -> int:
@@ -154,6 +156,22 @@ class LoggingRetry(Retry):
                 raise MaxRetryError(_pool, url, ResponseError("Retry-After is longer than allowed"))  # type: ignore[arg-type]
         new = super().increment(method, url, response, error, _pool, _stacktrace)
         current = _current.get()
+        if current is not None and current.attempt_seconds:
+            wait = new.get_retry_after(response) if response is not None else None
+            wait = wait if wait is not None and self.respect_retry_after_header else new.get_backoff_time()
+            if not retry_fits(wait, current.attempt_seconds):
+                logger.warning(
+                    "%s %s: no retry, the invocation's remaining time cannot hold another attempt",
+                    current.method,
+                    current.url,
+                    extra={
+                        "http_method": current.method,
+                        "http_url": current.url,
+                        "attempt": current.attempt,
+                    },
+                )
+                reason = error if error is not None else ResponseError("no time left for another attempt")
+                raise MaxRetryError(_pool, url, reason)  # type: ignore[arg-type]
         if current is not None:
             outcome = str(response.status) if response is not None else type(error).__name__
             logger.warning(

@@ -71,6 +71,31 @@ class KeyOutsideModelFolder(PermanentPipelineError):
         self.key = key
 
 
+class KeyOutsidePrefix(PermanentPipelineError):
+    """The key is not under the workflow's own prefix (``incoming/`` or ``training/``): the rule should not
+    have started this execution. The state machine ends at once without a failure record or a
+    notification, so nothing the pipeline writes (``results/``, ``failed/``) can ever start it again."""
+
+    def __init__(self, bucket: str | None, key: str, prefix: str) -> None:
+        super().__init__(
+            f"{_where(bucket, key)} is not under {prefix}; it was ignored "
+            "(nothing written, nothing notified)."
+        )
+        self.key = key
+
+
+class SourceObjectNotFound(PermanentPipelineError):
+    """Neither the key as the event gave it nor its URL-decoded form names an object in the bucket."""
+
+    def __init__(self, bucket: str | None, key: str, decoded: str) -> None:
+        super().__init__(
+            f"no object exists at {_where(bucket, key)} (the key as the event gave it) nor at "
+            f"{_where(bucket, decoded)} (the key URL-decoded); it may have been deleted or renamed."
+        )
+        self.key = key
+        self.decoded = decoded
+
+
 class BadZipLayout(PermanentPipelineError):
     """A zip upload without the documented ``train_src/`` + ``eval_src/`` layout."""
 

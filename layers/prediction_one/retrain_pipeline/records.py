@@ -71,6 +71,9 @@ ADVICE: dict[str, str] = {
     "FolderMarker": "Nothing to do: a folder was created, not a file.",
     "UnsupportedFileType": _REUPLOAD,
     "KeyOutsideModelFolder": "Move the file to incoming/<model>/<name>.",
+    "KeyOutsidePrefix": "Nothing to do for the file; check that the EventBridge rule only matches incoming/.",
+    "SourceObjectNotFound": "The object named by the event is gone; put the file again under "
+    "incoming/<model>/.",
     "BadZipLayout": "Zip train_src/<train>.csv and eval_src/<eval>.csv together and upload the zip again.",
     "ModelNotConfigured": "Add the model's API key to the secret (SECRET_ID), then upload the file again.",
     "SecretMalformed": "Fix the secret's JSON (SECRET_ID), then upload the file again.",
@@ -254,6 +257,44 @@ def build_failure_record(
         },
         "replay": replay_instructions(source),
     }
+
+
+MAX_NOTIFIED_MESSAGE_CHARS = 500
+
+
+def notified_message(message: str) -> str:
+    """The error message as a notification carries it: its first line, short, without secrets."""
+    first = scrub(message).strip().splitlines()[0] if message.strip() else ""
+    if len(first) > MAX_NOTIFIED_MESSAGE_CHARS:
+        first = first[: MAX_NOTIFIED_MESSAGE_CHARS - 1] + "…"
+    return first
+
+
+def failure_notification(
+    record: Mapping[str, Any], *, bucket: str, failure_key: str, workflow: str
+) -> dict[str, Any]:
+    """The message NotifyFailure publishes, built from the failure record: file, model, job, error name,
+    what it means in plain words and where the record is. Never the execution state or a Lambda Cause."""
+    source = record.get("source") if isinstance(record.get("source"), Mapping) else {}
+    key = source.get("key")
+    documented = record.get("documented_error")
+    notification = {
+        "outcome": "FAILED",
+        "workflow": workflow,
+        "file": f"s3://{source.get('bucket') or bucket}/{key}" if key else None,
+        "model": record.get("model"),
+        "error": record.get("error"),
+        "message": notified_message(str(record.get("message") or "")),
+        "documented_error": dict(documented) if isinstance(documented, Mapping) else None,
+        "advice": record.get("advice"),
+        "failure_record": f"s3://{bucket}/{failure_key}",
+        "step": record.get("step"),
+        "execution_id": record.get("execution_id"),
+    }
+    for name in ("retrain_job_id", "external_process_id"):
+        if name in record:
+            notification[name] = record[name]
+    return notification
 
 
 def write_json(s3: Any, bucket: str, key: str, document: Mapping[str, Any]) -> None:

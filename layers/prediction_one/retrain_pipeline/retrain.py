@@ -31,13 +31,14 @@ from retrain_pipeline.errors import (
     JobDeadlineExceeded,
     JobFailed,
     ResultNotAvailable,
+    SourceObjectNotFound,
 )
 from retrain_pipeline.idempotency import once_per_request
 from retrain_pipeline.polling import initial_poll, iso, next_poll
-from retrain_pipeline.s3io import S3MultipartWriter, open_source, zip_entries
+from retrain_pipeline.s3io import S3MultipartWriter, object_exists, open_source, zip_entries
 from retrain_pipeline.secrets import ModelConfig, model_config
-from retrain_pipeline.settings import PipelineSettings
-from retrain_pipeline.source import SourceObject, parse_event, validate
+from retrain_pipeline.settings import INCOMING_PREFIX, PipelineSettings
+from retrain_pipeline.source import SourceObject, check_prefix, decoded_key, parse_event, validate
 from retrain_pipeline.switching import NEWER_ALREADY_SWITCHED, GateResult, SwitchGate, SwitchOrder
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,21 @@ def _output_bucket(settings: PipelineSettings, source: SourceObject | None) -> s
 
 
 # Upload
+
+
+def resolve_source(s3: Any, source: SourceObject) -> SourceObject:
+    """The object the event means, whichever way its key was encoded.
+
+    EventBridge sends keys as they are; S3's other notification formats URL-encode them. A key whose
+    URL-decoded form is the same needs no look-up. Otherwise the key as sent wins when that object
+    exists, then the decoded key; neither is ``SourceObjectNotFound`` naming both forms."""
+    decoded = decoded_key(source.key)
+    if decoded == source.key or object_exists(s3, source.bucket, source.key):
+        return source
+    if object_exists(s3, source.bucket, decoded):
+        logger.info("The event's key is URL-encoded; using the decoded key", extra={"key": decoded})
+        return source.with_key(decoded)
+    raise SourceObjectNotFound(source.bucket, source.key, decoded)
 
 
 def check_zip_layout(s3: Any, source: SourceObject) -> list[str]:
@@ -179,6 +195,8 @@ def upload_step(
     """Validate the object, then create and feed its retrain job exactly once per object version."""
     settings = settings or PipelineSettings.from_env()
     source = parse_event(event)
+    check_prefix(source, INCOMING_PREFIX)  # before any read: nothing outside incoming/ is ever touched
+    source = resolve_source(aws_client("s3"), source)
     model = validate(source, settings.allowed_extensions)
     config = model_config(model, settings)
     if source.extension == ".zip":
@@ -360,15 +378,21 @@ def archive_step(
 # SwitchModel
 
 
+def _summary_missing(key: str) -> None:
+    logger.warning("summary.json not found; switch outcome not recorded there", extra={"summary_key": key})
+
+
 def _record_switch(s3: Any, bucket: str, key: str, switch: Mapping[str, Any]) -> None:
+    # A GET of a missing key answers 403 (not 404) without an unscoped s3:ListBucket: list first.
+    if not object_exists(s3, bucket, key):
+        _summary_missing(key)
+        return
     try:
         summary = records.read_json(s3, bucket, key)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") not in {"NoSuchKey", "404"}:
             raise
-        logger.warning(
-            "summary.json not found; switch outcome not recorded there", extra={"summary_key": key}
-        )
+        _summary_missing(key)
         return
     summary["switched"] = bool(switch["switched"])
     summary["switch"] = dict(switch)
@@ -482,12 +506,16 @@ def record_failure_step(
     )
     execution_name = execution_id.rsplit(":", 1)[-1] or "execution"
     key = records.failure_key(raw_key) if raw_key else f"failed/{records.UNKNOWN_MODEL}/{execution_name}.json"
-    records.write_json(aws_client("s3"), _output_bucket(settings, source), key, record)
+    bucket = _output_bucket(settings, source)
+    records.write_json(aws_client("s3"), bucket, key, record)
     output = {
         "failure_key": key,
         "error": error.name,
         "message": error.message,
         "step": step,
         "execution_id": execution_id,  # an Upload failure's state has no top-level execution_id
+        "notification": records.failure_notification(
+            record, bucket=bucket, failure_key=key, workflow="retrain"
+        ),
     }
     return StepOutput(output, [("JobsFailed", MetricUnit.Count, 1)])

@@ -227,3 +227,10 @@ def zip_entries(
         zipfile.ZipFile(buffered) as archive,
     ):
         return archive.namelist()
+
+
+def object_exists(s3: Any, bucket: str, key: str) -> bool:
+    """Whether ``key`` names an object, by a one-key listing: with ``s3:ListBucket`` scoped to a prefix this
+    answers "missing" where a HEAD or GET without the unscoped permission would answer 403."""
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
+    return any(item.get("Key") == key for item in listed.get("Contents", []))

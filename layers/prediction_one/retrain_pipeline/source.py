@@ -2,19 +2,27 @@
 
 EventBridge "Object Created" events carry the key as it is (not URL-encoded), so the key is read raw
 from ``detail.object.key``: Powertools' ``.key`` property would ``unquote_plus`` it and turn ``+`` into
-a space.
+a space. S3's other notification formats URL-encode keys, so a key whose decoded form differs is looked
+up in both forms (``retrain.resolve_source``): the key as sent wins when that object exists.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent
 
-from retrain_pipeline.errors import EmptyObject, FolderMarker, KeyOutsideModelFolder, UnsupportedFileType
+from retrain_pipeline.errors import (
+    EmptyObject,
+    FolderMarker,
+    KeyOutsideModelFolder,
+    KeyOutsidePrefix,
+    UnsupportedFileType,
+)
 from retrain_pipeline.settings import INCOMING_PREFIX
 
 SEQUENCER_WIDTH = 64
@@ -71,6 +79,9 @@ class SourceObject:
         name = self.filename
         return name[name.rindex(".") :].lower() if "." in name else ""
 
+    def with_key(self, key: str) -> SourceObject:
+        return replace(self, key=key)
+
     def ordering_key(self, accepted_at: str = "") -> str:
         """Sortable "which file came later" key.
 
@@ -123,6 +134,17 @@ def parse_event(event: Mapping[str, Any]) -> SourceObject:
     )
 
 
+def decoded_key(key: str) -> str:
+    """The key as S3's URL-encoding notification formats would mean it (``+`` is a space, ``%XX`` a byte)."""
+    return unquote_plus(key)
+
+
+def check_prefix(source: SourceObject, prefix: str) -> None:
+    """``KeyOutsidePrefix`` unless the key lies under the workflow's own prefix (in either encoding)."""
+    if not (source.key.startswith(prefix) or decoded_key(source.key).startswith(prefix)):
+        raise KeyOutsidePrefix(source.bucket, source.key, prefix)
+
+
 def model_of(key: str, bucket: str | None = None) -> str:
     """The model a key names: the first path segment after ``incoming/``."""
     if not key.startswith(INCOMING_PREFIX):
@@ -136,6 +158,7 @@ def model_of(key: str, bucket: str | None = None) -> str:
 
 def validate(source: SourceObject, allowed_extensions: tuple[str, ...]) -> str:
     """Check what can be checked before any API call; return the model the key names."""
+    check_prefix(source, INCOMING_PREFIX)
     if source.key.endswith("/"):
         raise FolderMarker(source.bucket, source.key)
     model = model_of(source.key, source.bucket)

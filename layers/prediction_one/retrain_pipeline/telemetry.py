@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from prediction_one.errors import PredictionOneError
 
@@ -18,6 +18,10 @@ from retrain_pipeline.retrain import Metric
 
 DEFAULT_NAMESPACE = "PredictionOneRetrain"
 LIBRARY_LOGGERS = frozenset({"retrain_pipeline", "prediction_one"})
+# X-Ray patches only the AWS SDK. Patching requests (or http.client, which it uses) would trace Prediction
+# One calls, and the X-Ray SDK records a failed request's exception text, which for requests holds the
+# full URL: a presigned URL's signature would reach the trace.
+TRACED_MODULES = ("botocore",)
 _FLUSH_LOCK = threading.Lock()
 
 
@@ -36,6 +40,11 @@ def route_library_logs(logger: Logger, environ: Mapping[str, str] | None = None)
         return False
     copy_config_to_registered_loggers(source_logger=logger, include=set(LIBRARY_LOGGERS))
     return True
+
+
+def new_tracer() -> Tracer:
+    """The handlers' Tracer: AWS SDK calls only (``TRACED_MODULES``), never the Prediction One HTTP calls."""
+    return Tracer(patch_modules=TRACED_MODULES)
 
 
 def new_metrics() -> Metrics:

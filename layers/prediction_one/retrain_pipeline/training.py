@@ -36,11 +36,11 @@ from retrain_pipeline.errors import (
 )
 from retrain_pipeline.idempotency import once_per_request
 from retrain_pipeline.polling import initial_poll, iso, next_poll, parse_iso
-from retrain_pipeline.retrain import Metric, StepOutput, aws_client, download_to_s3
+from retrain_pipeline.retrain import Metric, StepOutput, aws_client, download_to_s3, resolve_source
 from retrain_pipeline.s3io import zip_entries
 from retrain_pipeline.secrets import ModelConfig, model_config
 from retrain_pipeline.settings import RESULTS_PREFIX, TRAINING_PREFIX, PipelineSettings
-from retrain_pipeline.source import SourceObject, parse_event
+from retrain_pipeline.source import SourceObject, check_prefix, parse_event
 
 logger = logging.getLogger(__name__)
 
@@ -247,7 +247,9 @@ def parse_request(request: object) -> WatchRequest:
             source = parse_event(request)
         except ValueError as error:
             raise BadTrainingRequest(DIRECT_INPUT, str(error)) from None
-        return request_from_object(aws_client("s3"), source)
+        check_prefix(source, TRAINING_PREFIX)  # before any read: nothing outside training/ is ever touched
+        s3 = aws_client("s3")
+        return request_from_object(s3, resolve_source(s3, source))
     return request_from_input(request)
 
 
@@ -644,5 +646,8 @@ def record_failure_step(
         "message": error.message,
         "step": step,
         "execution_id": execution_id,
+        "notification": records.failure_notification(
+            record, bucket=bucket, failure_key=key, workflow=WORKFLOW
+        ),
     }
     return StepOutput(output, [("TrainingWatchesFailed", MetricUnit.Count, 1)])

@@ -44,6 +44,7 @@ def test_upload_failures_are_recorded(
     assert isinstance(raised, error)
     execution = stack.execution_arn("failed-run")
     output = stack.record_failure(state, execution)
+    notification = output.pop("notification")
     assert output == {
         "failure_key": record_key,
         "error": error.__name__,
@@ -51,6 +52,11 @@ def test_upload_failures_are_recorded(
         "step": "Upload",
         "execution_id": execution,
     }
+    assert notification["failure_record"] == f"s3://{stack.bucket}/{record_key}"
+    assert notification["file"] == f"s3://{stack.bucket}/{key}"
+    assert (notification["error"], notification["step"]) == (error.__name__, "Upload")
+    assert notification["message"] == str(raised)
+    assert notification["advice"]
     record = stack.read_json(record_key)
     assert record["error"] == error.__name__
     assert record["message"] == str(raised)

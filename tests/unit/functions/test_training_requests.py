@@ -166,6 +166,9 @@ def test_bad_json_leaves_a_clear_failure_record(watch: Any) -> None:
     state, raised = failed_start(watch, watch.put("training/demo/2024/run.json", b"{not json"))
     execution = WATCHER + "bad-json"
     output = watch.record_failure(state, execution)
+    notification = output.pop("notification")
+    assert notification["workflow"] == "training" and notification["error"] == "BadTrainingRequest"
+    assert notification["failure_record"].endswith("/failed/demo/2024/run.json.json")
     assert output == {
         "failure_key": "failed/demo/2024/run.json.json",
         "error": "BadTrainingRequest",

@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from retrain_pipeline.errors import EmptyObject, FolderMarker, KeyOutsideModelFolder, UnsupportedFileType
+from retrain_pipeline.errors import (
+    EmptyObject,
+    FolderMarker,
+    KeyOutsideModelFolder,
+    KeyOutsidePrefix,
+    UnsupportedFileType,
+)
 from retrain_pipeline.source import SourceObject, model_of, parse_event, relative_name, validate
 
 ALLOWED = (".csv", ".tsv", ".zip")
@@ -89,9 +95,18 @@ def test_model_is_the_first_folder_after_incoming() -> None:
     assert relative_name("elsewhere/x.csv") == (None, "elsewhere/x.csv")
 
 
-@pytest.mark.parametrize("key", ["incoming/data.csv", "incoming//data.csv", "other/demo/data.csv"])
+@pytest.mark.parametrize("key", ["incoming/data.csv", "incoming//data.csv"])
 def test_key_outside_a_model_folder(key: str) -> None:
     with pytest.raises(KeyOutsideModelFolder, match="not inside a model folder") as raised:
+        validate(parse_event(event(key)), ALLOWED)
+    assert key in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "key", ["other/demo/data.csv", "results/demo/j/summary.json", "failed/demo/x.json", "results/demo/"]
+)
+def test_key_outside_incoming_is_outside_the_prefix(key: str) -> None:
+    with pytest.raises(KeyOutsidePrefix, match="not under incoming/") as raised:
         validate(parse_event(event(key)), ALLOWED)
     assert key in str(raised.value)
 

@@ -29,6 +29,15 @@ SNS_TRANSIENT_ERRORS = {
     "SNS.KMSThrottlingException",
 }
 LAMBDA_STEPS = ("Upload", "CheckStatus", "Archive", "SwitchModel", "RecordFailure")
+# What a Lambda killed at its timeout surfaces as (Lambda.Unknown per the Step Functions guide; newer
+# runtimes report Sandbox.Timedout): retried only where running the step again has no side effect.
+LAMBDA_TIMEOUT_ERRORS = {"Lambda.Unknown", "Sandbox.Timedout"}
+READ_ONLY_STEPS = {"CheckStatus", "Archive"}
+# Contention is waited out by a retrier of its own, sized to what it waits for.
+CONTENTION_RETRIERS = {"Upload": "IdempotencyAlreadyInProgressError", "SwitchModel": "ModelSwitchBusy"}
+# Upload is the one step with reserved concurrency (MaxConcurrentUploads): its throttling has its own retrier,
+# sized for a bulk drop to drain (tests/unit/template/test_upload_concurrency.py).
+THROTTLE_RETRIERS = {"Upload": "Lambda.TooManyRequestsException"}
 TERMINAL_TYPES = {"Succeed", "Fail"}
 
 
@@ -110,6 +119,9 @@ def test_substitutions_point_at_the_template_resources(retrain_properties, sam_t
             assert resources[function]["Type"] == "AWS::Serverless::Function"
         elif key == "NotificationTopicArn":
             assert value == {"Ref": "NotificationTopic"}
+        elif key == "SwitchLeaseSeconds":
+            lease = sam_template["Globals"]["Function"]["Environment"]["Variables"]["SWITCH_LEASE_SECONDS"]
+            assert value == lease == {"Ref": key}, "the switch retrier must wait for the functions' lease"
         else:
             assert value == {"Ref": key}, f"{key} should come from the parameter of the same name"
             assert parameters[key]["Type"] == "Number"
@@ -153,15 +165,21 @@ def test_lambda_steps_retry_exactly_the_transient_errors(retrain_asl):
     expected = transient_lambda_errors()
     assert {"ServerError", "RateLimited", "ConnectionFailed", "UploadAnswerLost"} <= expected
     assert {"ConfigurationFileNotFound", "ModelSwitchBusy"} <= expected
+    generic = expected - set(CONTENTION_RETRIERS.values())
     for step in LAMBDA_STEPS:
-        retried = {
-            name for retrier in retrain_asl["States"][step]["Retry"] for name in retrier["ErrorEquals"]
-        }
-        assert retried == expected, f"{step}: retries {sorted(retried ^ expected)} differently"
+        *own_retriers, last = retrain_asl["States"][step]["Retry"]
+        wanted = generic | (LAMBDA_TIMEOUT_ERRORS if step in READ_ONLY_STEPS else set())
+        wanted -= {THROTTLE_RETRIERS.get(step)}
+        assert set(last["ErrorEquals"]) == wanted, (
+            f"{step}: retries {sorted(set(last['ErrorEquals']) ^ wanted)}"
+        )
+        own = [retrier["ErrorEquals"] for retrier in own_retriers]
+        expected_own = [[table[step]] for table in (THROTTLE_RETRIERS, CONTENTION_RETRIERS) if step in table]
+        assert own == expected_own, step
 
 
 def test_no_retrier_retries_permanent_errors(state_machine_sources, render_asl):
-    allowed = transient_lambda_errors() | SNS_TRANSIENT_ERRORS
+    allowed = transient_lambda_errors() | SNS_TRANSIENT_ERRORS | LAMBDA_TIMEOUT_ERRORS
     permanent = subclasses_by_name(client_errors, client_errors.PermanentError) | subclasses_by_name(
         pipeline_errors, pipeline_errors.PermanentPipelineError
     )
@@ -180,7 +198,13 @@ def test_retry_timing_comes_from_the_substitutions(retrain_text, render_asl):
         retrain_text,
         {"TaskRetryIntervalSeconds": "11", "TaskRetryMaxAttempts": "7", "TaskRetryMaxDelaySeconds": "303"},
     )
-    retriers = [retrier for state in asl["States"].values() for retrier in state.get("Retry", [])]
+    retriers = [
+        retrier
+        for state in asl["States"].values()
+        for retrier in state.get("Retry", [])
+        if retrier["ErrorEquals"]
+        not in [[name] for name in (*CONTENTION_RETRIERS.values(), *THROTTLE_RETRIERS.values())]
+    ]
     assert len(retriers) == len(LAMBDA_STEPS) + 2  # the Lambda steps and both notifications
     for retrier in retriers:
         assert retrier["IntervalSeconds"] == 11
@@ -196,7 +220,7 @@ def test_retry_defaults_are_valid(sam_template, retrain_text, render_asl):
         name: str(parameters[name]["Default"])
         for name in ("TaskRetryIntervalSeconds", "TaskRetryMaxAttempts", "TaskRetryMaxDelaySeconds")
     }
-    retrier = render_asl(retrain_text, defaults)["States"]["Upload"]["Retry"][0]
+    retrier = render_asl(retrain_text, defaults)["States"]["Upload"]["Retry"][-1]
     assert 1 <= retrier["IntervalSeconds"] <= retrier["MaxDelaySeconds"]
     assert retrier["MaxAttempts"] >= 1
 
@@ -205,11 +229,16 @@ def test_lambda_steps_catch_everything_into_their_failed_state(retrain_asl):
     states = retrain_asl["States"]
     for step in LAMBDA_STEPS:
         catchers = states[step]["Catch"]
+        if step == "Upload":
+            # A key outside incoming/ ends the execution at once: no record, no notification.
+            ignored, *catchers = catchers
+            assert ignored["ErrorEquals"] == ["KeyOutsidePrefix"]
+            assert states[ignored["Next"]]["Type"] == "Fail"
         assert len(catchers) == 1 and catchers[0]["ErrorEquals"] == ["States.ALL"], step
         if step == "RecordFailure":
             # A failure record that cannot be written must not stop the failure notification.
-            assert catchers[0]["Next"] == "NotifyFailure"
-            assert catchers[0]["ResultPath"] not in {"$", "$.error", "$.failed_step"}
+            assert states[catchers[0]["Next"]]["Next"] == "NotifyFailure"
+            assert catchers[0]["ResultPath"] not in {"$", "$.error", "$.failed_step", "$.failure"}
             continue
         assert catchers[0]["ResultPath"] == "$.error", step
         failed = states[catchers[0]["Next"]]
@@ -280,7 +309,11 @@ def test_notifications_publish_the_state_and_never_lose_the_outcome(retrain_text
     for step, outcome in (("NotifySuccess", "SUCCEEDED"), ("NotifyFailure", "FAILED")):
         state = states[step]
         assert state["Resource"] == "arn:aws:states:::sns:publish"
-        assert state["Parameters"]["Message.$"] == "$"
+        # Success: the state (ids and keys only); failure: RecordFailure's curated notification.
+        assert (
+            state["Parameters"]["Message.$"]
+            == {"SUCCEEDED": "$", "FAILED": "$.failure.notification"}[outcome]
+        )
         assert state["Parameters"]["MessageAttributes"]["outcome"]["StringValue"] == outcome
         assert state["Parameters"]["Subject"].isascii() and len(state["Parameters"]["Subject"]) < 100
         assert state["Retry"], step
@@ -300,7 +333,7 @@ def test_the_failed_end_names_the_trail(retrain_asl):
     assert failed["Error"] == "RetrainFailed"
     assert "failed/" in failed["Cause"] and "notification" in failed["Cause"]
     fail_states = [name for name, state in retrain_asl["States"].items() if state["Type"] == "Fail"]
-    assert fail_states == ["Failed"]
+    assert fail_states == ["KeyOutsidePrefix", "Failed"]
 
 
 @pytest.mark.parametrize("step", ["UploadFailed", "CheckStatusFailed", "ArchiveFailed", "SwitchModelFailed"])

@@ -93,6 +93,11 @@ def record_answer(payload: dict[str, Any]) -> dict[str, Any]:
         "error": state["error"]["Error"],
         "message": "scripted",
         "step": state["failed_step"],
+        "notification": {
+            "error": state["error"]["Error"],
+            "message": "scripted",
+            "failure_record": "s3://bucket/failed/demo/sample.csv.json",
+        },
     }
 
 
@@ -208,8 +213,8 @@ def test_a_permanent_upload_error_is_recorded_and_notified_once(run_retrain, loa
     assert json.loads(state["error"]["Cause"])["errorMessage"] == "invalid_api_key."
     assert state["detail"] == load_event("object-created.json")["detail"]  # the raw event is still there
     message = single_notification(run, "FAILED")
-    assert message["failure"]["failure_key"] == "failed/demo/sample.csv.json"
-    assert message["failure"]["error"] == "ApiKeyInvalid"
+    # The notification is RecordFailure's, never the state: no Cause, no raw event.
+    assert message == record_answer(record)["notification"]
 
 
 def test_transient_errors_that_persist_are_reported(run_retrain):
@@ -270,8 +275,9 @@ def test_a_failure_record_that_cannot_be_written_is_still_notified(run_retrain):
     )
     assert run.status == "FAILED"
     message = single_notification(run, "FAILED")
-    assert message["error"]["Error"] == "ModelNotConfigured"
-    assert message["record_failure_error"]["Error"] == "AccessDenied"
+    assert message["error"] == "ModelNotConfigured"
+    assert message["failure_record"] is None and message["execution_id"] == run.execution_arn
+    assert "Cause" not in json.dumps(message) and "AccessDenied" not in json.dumps(message)
 
 
 def test_a_success_notification_that_cannot_be_published_keeps_the_success(run_retrain):
@@ -290,3 +296,60 @@ def test_a_failure_notification_that_cannot_be_published_still_fails(run_retrain
     )
     assert run.status == "FAILED"
     assert run.description["error"] == "RetrainFailed"
+
+
+# Where AWS is stricter than moto
+
+
+def test_a_key_outside_incoming_ends_at_once_without_record_or_notification(run_retrain):
+    """However the rule is written, an object the pipeline wrote (results/, failed/) cannot loop."""
+    run = run_retrain({"Upload": [FunctionError("KeyOutsidePrefix", "results/m/j/summary.json")]})
+    assert run.status == "FAILED"
+    assert run.description["error"] == "KeyOutsidePrefix"
+    assert run.functions.order == ["Upload"]  # no retry, no RecordFailure
+    assert run.notifications == []
+
+
+@pytest.mark.parametrize("timeout_error", ["Sandbox.Timedout", "Lambda.Unknown"])
+def test_read_only_steps_killed_at_their_timeout_are_retried(run_retrain, timeout_error):
+    run = run_retrain(
+        {
+            "Upload": [upload_answer()],
+            "CheckStatus": [FunctionError(timeout_error), FINISHED],
+            "Archive": [FunctionError(timeout_error), ARCHIVE],
+        }
+    )
+    assert run.status == "SUCCEEDED", run.description
+    assert run.functions.order == ["Upload", "CheckStatus", "CheckStatus", "Archive", "Archive"]
+
+
+@pytest.mark.parametrize("step", ["Upload", "SwitchModel"])
+def test_steps_with_side_effects_are_not_rerun_after_a_timeout(run_retrain, step):
+    scripts: dict[str, list[Answer]] = {
+        "Upload": [upload_answer(auto_switch=True)],
+        "CheckStatus": [FINISHED],
+        "Archive": [ARCHIVE],
+        "RecordFailure": [record_answer],
+    }
+    scripts[step] = [FunctionError("Sandbox.Timedout")]
+    run = run_retrain(scripts)
+    assert run.status == "FAILED"
+    assert run.functions.order.count(step) == 1
+    assert run.functions.called("RecordFailure")[0]["state"]["failed_step"] == step
+
+
+@pytest.mark.parametrize(
+    ("step", "error"), [("Upload", "IdempotencyAlreadyInProgressError"), ("SwitchModel", "ModelSwitchBusy")]
+)
+def test_contention_outlasts_the_generic_retry_budget(run_retrain, step, error):
+    waits = RETRY_MAX_ATTEMPTS + 3
+    scripts: dict[str, list[Answer]] = {
+        "Upload": [upload_answer(auto_switch=True)],
+        "CheckStatus": [FINISHED],
+        "Archive": [ARCHIVE],
+        "SwitchModel": [{"switched": True, "reason": "published"}],
+    }
+    scripts[step] = [*[FunctionError(error)] * waits, scripts[step][0]]
+    run = run_retrain(scripts)
+    assert run.status == "SUCCEEDED", run.description
+    assert run.functions.order.count(step) == waits + 1

@@ -31,6 +31,7 @@ EXPECTED_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
     "UploadFunction": {
         ("s3:GetObject", "s3:incoming/*"),
         ("s3:GetObjectVersion", "s3:incoming/*"),
+        ("s3:ListBucket", "bucket"),  # limited to incoming/*: which encoding of the event's key exists
         ("secretsmanager:GetSecretValue", "secret"),
         *((action, "table") for action in TABLE_WRITE),
     },
@@ -47,11 +48,13 @@ EXPECTED_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
         *((action, "table") for action in TABLE_WRITE),
         ("s3:GetObject", "s3:results/*"),
         ("s3:PutObject", "s3:results/*"),
+        ("s3:ListBucket", "bucket"),  # limited to results/*: a missing summary.json reads as missing
     },
     "RecordFailureFunction": {("s3:PutObject", "s3:failed/*")},
     "CheckTrainingFunction": {
         ("s3:GetObject", "s3:training/*"),
         ("s3:GetObjectVersion", "s3:training/*"),
+        ("s3:ListBucket", "bucket"),  # limited to training/*: which encoding of the event's key exists
         ("secretsmanager:GetSecretValue", "secret"),
         *((action, "table") for action in TABLE_WRITE),
     },

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.unit.template.scripted_sfn import (
+    RETRY_MAX_ATTEMPTS,
     RETRY_MAX_DELAY,
     Answer,
     FunctionError,
@@ -94,6 +95,11 @@ def record_answer(payload: dict[str, Any]) -> dict[str, Any]:
         "error": state["error"]["Error"],
         "message": "scripted",
         "step": state["failed_step"],
+        "notification": {
+            "error": state["error"]["Error"],
+            "message": "scripted",
+            "failure_record": "s3://bucket/failed/demo/churn-2024-06.json.json",
+        },
         "execution_id": payload["execution_id"],
     }
 
@@ -210,7 +216,7 @@ def test_each_step_failure_is_recorded_and_notified_once(run_watch, scripts, ste
     if step == "StartWatch":
         assert record["state"]["detail"]["object"]["key"].startswith("training/")  # the raw event is kept
     message = single_notification(run, "FAILED")
-    assert message["failure"]["error"] == error
+    assert message == record_answer(record)["notification"]
 
 
 @pytest.mark.parametrize(
@@ -242,8 +248,9 @@ def test_a_failure_record_that_cannot_be_written_is_still_notified(run_watch):
     )
     assert run.status == "FAILED"
     message = single_notification(run, "FAILED")
-    assert message["error"]["Error"] == "ModelNotConfigured"
-    assert message["record_failure_error"]["Error"] == "AccessDenied"
+    assert message["error"] == "ModelNotConfigured"
+    assert message["failure_record"] is None and message["execution_id"] == run.execution_arn
+    assert "Cause" not in json.dumps(message) and "AccessDenied" not in json.dumps(message)
 
 
 def test_a_success_notification_that_cannot_be_published_keeps_the_success(run_watch):
@@ -261,3 +268,47 @@ def test_a_failure_notification_that_cannot_be_published_still_fails(run_watch):
     )
     assert run.status == "FAILED"
     assert run.description["error"] == "TrainingWatchFailed"
+
+
+# Where AWS is stricter than moto
+
+
+def test_a_key_outside_training_ends_at_once_without_record_or_notification(run_watch):
+    run = run_watch({"StartWatch": [FunctionError("KeyOutsidePrefix", "failed/demo/x.json")]})
+    assert run.status == "FAILED"
+    assert run.description["error"] == "KeyOutsidePrefix"
+    assert run.functions.order == ["StartWatch"]
+    assert run.notifications == []
+
+
+def test_read_only_steps_killed_at_their_timeout_are_retried(run_watch):
+    run = run_watch(
+        {
+            "StartWatch": [start_answer()],
+            "CheckTraining": [FunctionError("Sandbox.Timedout"), check_answer("finished", "finished")],
+            "ArchiveTraining": [FunctionError("Lambda.Unknown"), ARCHIVE],
+        }
+    )
+    assert run.status == "SUCCEEDED", run.description
+    assert run.functions.order == [
+        "StartWatch",
+        "CheckTraining",
+        "CheckTraining",
+        "ArchiveTraining",
+        "ArchiveTraining",
+    ]
+
+
+def test_a_duplicate_claim_in_progress_outlasts_the_generic_retry_budget(run_watch):
+    waits = RETRY_MAX_ATTEMPTS + 3
+    run = run_watch(
+        {
+            "StartWatch": [
+                *[FunctionError("IdempotencyAlreadyInProgressError")] * waits,
+                start_answer("finished"),
+            ],
+            "ArchiveTraining": [ARCHIVE],
+        }
+    )
+    assert run.status == "SUCCEEDED", run.description
+    assert run.functions.order.count("StartWatch") == waits + 1

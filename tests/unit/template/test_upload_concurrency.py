@@ -58,11 +58,6 @@ def upload_retrier(asl: dict[str, Any]) -> dict[str, Any]:
     pytest.fail(f"Upload does not retry {THROTTLED}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="retrain.asl.json retries Lambda.TooManyRequestsException with the generic retrier, whose span "
-    "(TaskRetry* defaults: about two minutes) is far shorter than a bulk drop takes to drain",
-)
 def test_a_throttled_upload_is_retried_until_a_bulk_drop_has_drained(
     sam_template, retrain_properties, retrain_text, render_asl
 ):
