@@ -187,7 +187,9 @@ def request_params(body: Any, path: str, data: Any = None) -> dict[str, Any]:
     if isinstance(data, Mapping):
         for name, value in data.items():
             params[str(name)] = value[0] if isinstance(value, list) and len(value) == 1 else value
-    raw = body.decode("utf-8", "replace") if isinstance(body, bytes) else body if isinstance(body, str) else ""
+    raw = (
+        body.decode("utf-8", "replace") if isinstance(body, bytes) else body if isinstance(body, str) else ""
+    )
     text = raw.strip()
     if text.startswith("{"):
         try:
