@@ -5,6 +5,8 @@
   AWS's AccessDenied answers.
 - :func:`authorize` / :func:`authorize_publish` — the same decision for calls moto makes on a role's behalf
   (a state machine invoking a function or publishing to a topic, a rule starting an execution).
+- :func:`service_credentials` — credentials for a role as the service it trusts assumes it (a function's
+  role as Lambda does); ``sts:AssumeRole`` requests are checked against the role's trust policy.
 - :func:`evaluate` — the policy evaluator itself (identity-based policies: explicit deny, allow, default
   deny; NotAction/NotResource, wildcards, conditions).
 - :mod:`.template_policies` — the template's role policies, the calls the pipeline makes, and which
@@ -40,6 +42,7 @@ from p1_retrain.local.iam_gate.principals import (
     session_arn,
 )
 from p1_retrain.local.iam_gate.resources import Check, checks_for, key_arn, secret_arn
+from p1_retrain.local.iam_gate.trust import RoleNotAssumable, service_credentials, trust_allows
 
 __all__ = [
     "AccessDenied",
@@ -49,6 +52,7 @@ __all__ = [
     "Installation",
     "PolicyDocument",
     "Principal",
+    "RoleNotAssumable",
     "UnknownPrincipal",
     "UnsupportedCondition",
     "authorize",
@@ -64,6 +68,8 @@ __all__ = [
     "role_policies_from_client",
     "role_principal",
     "secret_arn",
+    "service_credentials",
     "session_arn",
     "topic_key_arn",
+    "trust_allows",
 ]

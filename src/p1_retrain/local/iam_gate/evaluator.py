@@ -143,10 +143,12 @@ def resource_matches(pattern: str, resource: str) -> bool:
     pattern = str(pattern)
     if pattern == "*":
         return True
+    if not pattern.startswith("arn:"):
+        return wildcard_matches(pattern, resource)
     pattern_parts = pattern.split(":", 5)
     resource_parts = resource.split(":", 5)
     if len(pattern_parts) != 6 or len(resource_parts) != 6:
-        return wildcard_matches(pattern, resource)
+        return False  # not an ARN pattern (IAM refuses such a Resource): it matches nothing
     return all(wildcard_matches(p, r) for p, r in zip(pattern_parts, resource_parts, strict=True))
 
 

@@ -285,8 +285,51 @@ def check_request(request: Any, resource: str) -> None:
         decision = decide(principal, check.action, check.resource, context)
         if not decision.allowed:
             raise _service_error(request, AccessDenied(principal.arn, decision))
-    if request._is_assuming_role_operation(resource) and not request._check_role_trust_relationship(resource):
-        request._raise_access_denied()
+    if action.lower() in TRUST_ACTIONS:
+        _check_trust(request, principal, action, resource, params)
+
+
+TRUST_ACTIONS = {"sts:assumerole", "sts:tagsession", "sts:setsourceidentity"}
+
+
+def _check_trust(
+    request: Any, principal: Principal, action: str, resource: str, params: Mapping[str, Any]
+) -> None:
+    """The role's trust policy must let the caller assume it (a role that does not exist cannot be)."""
+    from moto.iam.exceptions import NotFoundException
+    from moto.iam.models import iam_backends
+
+    from p1_retrain.local.iam_gate.trust import trust_allows
+
+    parts = resource.split(":")
+    trusted = False
+    if len(parts) == 6 and parts[5].startswith("role/"):
+        try:
+            role = iam_backends[parts[4]][parts[1]].get_role_by_arn(resource)
+        except NotFoundException:
+            role = None
+        if role is not None:
+            context = {
+                "sts:ExternalId": params.get("ExternalId"),
+                "sts:RoleSessionName": params.get("RoleSessionName"),
+            }
+            trusted = trust_allows(
+                role.assume_role_policy_document,
+                caller_arn=principal.arn,
+                caller_role_arn=principal.role_arn,
+                caller_account=principal.account_id,
+                action=action,
+                context={name: value for name, value in context.items() if value is not None},
+            )
+    if not trusted:
+        from moto.core.exceptions import _RESTError
+
+        error = _RESTError(
+            "AccessDenied",
+            f"User: {principal.arn} is not authorized to perform: {action} on resource: {resource}",
+        )
+        error.code = 403
+        raise error
 
 
 def _role_arn(request: Any) -> str | None:
