@@ -34,7 +34,11 @@ TABLE_T = ARN.format("dynamodb", "table/T")
 TRUST = {
     "Version": "2012-10-17",
     "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": [f"arn:aws:iam::{ACCOUNT}:root", f"arn:aws:iam::{ACCOUNT}:user/admin"]},
+            "Action": "sts:AssumeRole",
+        }
     ],
 }
 NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
@@ -594,6 +598,13 @@ def test_authorize_calls_made_for_a_role(monkeypatch: pytest.MonkeyPatch) -> Non
             caught.value.action == "lambda:InvokeFunction"
             and caught.value.error_code == "AccessDeniedException"
         )
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        definition = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+        created = sfn.create_state_machine(name="retrain", definition=definition, roleArn=role)[
+            "stateMachineArn"
+        ]
+        execution = sfn.start_execution(stateMachineArn=created, name="run-1")["executionArn"]
+        assert iam_gate.state_machine_role(created) == iam_gate.state_machine_role(execution) == role
         assert iam_gate.authorize(role, "states:StartExecution", machine).allowed
         with pytest.raises(iam_gate.AccessDenied, match="states:StartExecution"):
             iam_gate.authorize(role, "states:StartExecution", machine + "-other")

@@ -30,6 +30,7 @@ from p1_retrain.local.iam_gate.gate import (
     decide,
     denial_message,
     install,
+    state_machine_role,
     topic_key_arn,
 )
 from p1_retrain.local.iam_gate.principals import (
@@ -70,6 +71,7 @@ __all__ = [
     "secret_arn",
     "service_credentials",
     "session_arn",
+    "state_machine_role",
     "topic_key_arn",
     "trust_allows",
 ]

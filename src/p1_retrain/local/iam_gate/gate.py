@@ -130,6 +130,18 @@ def authorize(
     return decision
 
 
+def state_machine_role(state_machine_arn: str) -> str:
+    """The role a state machine (or one of its executions) runs as, from moto's Step Functions backend."""
+    from moto.stepfunctions.models import stepfunctions_backends
+
+    parts = state_machine_arn.split(":")
+    machine_arn = (
+        ":".join([*parts[:5], "stateMachine", parts[6]]) if parts[5] == "execution" else state_machine_arn
+    )
+    backend = stepfunctions_backends[parts[4]][parts[3]]
+    return str(backend.describe_state_machine(machine_arn).roleArn)
+
+
 def topic_key_arn(topic_arn: str) -> str | None:
     """The KMS key ARN that encrypts ``topic_arn`` in moto's SNS backend (None when not encrypted)."""
     from moto.sns.models import sns_backends
