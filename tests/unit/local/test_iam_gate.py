@@ -165,12 +165,21 @@ def test_condition_edge_cases() -> None:
     absent = allow("s3:GetObject", "*", Condition={"Null": {"aws:TokenIssueTime": "true"}})
     assert decide([absent], "s3:GetObject", "o") is Effect.ALLOW
     assert decide([absent], "s3:GetObject", "o", {"aws:TokenIssueTime": "now"}) is Effect.IMPLICIT_DENY
-    with pytest.raises(UnsupportedCondition, match="DateGreaterThan"):
-        decide(
-            [allow("s3:GetObject", "*", Condition={"DateGreaterThan": {"aws:CurrentTime": "2020-01-01"}})],
-            "s3:GetObject",
-            "o",
-        )
+    after = allow(
+        "s3:GetObject", "*", Condition={"DateGreaterThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}
+    )
+    holder = iam_gate.Principal(
+        "arn:aws:iam::123456789012:user/u", ACCOUNT, (PolicyDocument("p", policy(after)),)
+    )
+    assert iam_gate.decide(
+        holder, "s3:GetObject", "o"
+    ).allowed  # aws:CurrentTime is in every request's context
+    assert (
+        decide([after], "s3:GetObject", "o", {"aws:CurrentTime": "2019-12-31T23:59:59Z"})
+        is Effect.IMPLICIT_DENY
+    )
+    with pytest.raises(UnsupportedCondition, match="BinaryEquals"):
+        decide([allow("s3:GetObject", "*", Condition={"BinaryEquals": {"k": "QQ=="}})], "s3:GetObject", "o")
 
 
 def test_resource_arns_of_the_services_moto_authorizes_against_star() -> None:

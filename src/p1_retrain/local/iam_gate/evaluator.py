@@ -19,6 +19,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -218,6 +219,25 @@ def _numeric(compare: Any) -> Any:
     return check
 
 
+def _instant(value: str) -> datetime | None:
+    """A condition date: ISO 8601 (``2026-01-01``, ``2026-01-01T00:00:00Z``) or epoch seconds."""
+    try:
+        if re.fullmatch(r"\d+(\.\d+)?", value):
+            return datetime.fromtimestamp(float(value), UTC)
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _date(compare: Any) -> Any:
+    def check(expected: str, actual: str) -> bool:
+        left, right = _instant(actual), _instant(expected)
+        return left is not None and right is not None and bool(compare(left, right))
+
+    return check
+
+
 def _ip_in(expected: str, actual: str) -> bool:
     try:
         return ipaddress.ip_address(actual) in ipaddress.ip_network(expected, strict=False)
@@ -245,6 +265,12 @@ _OPERATORS: dict[str, tuple[Any, bool]] = {
     "NumericLessThanEquals": (_numeric(lambda a, e: a <= e), False),
     "NumericGreaterThan": (_numeric(lambda a, e: a > e), False),
     "NumericGreaterThanEquals": (_numeric(lambda a, e: a >= e), False),
+    "DateEquals": (_date(lambda a, e: a == e), False),
+    "DateNotEquals": (_date(lambda a, e: a == e), True),
+    "DateLessThan": (_date(lambda a, e: a < e), False),
+    "DateLessThanEquals": (_date(lambda a, e: a <= e), False),
+    "DateGreaterThan": (_date(lambda a, e: a > e), False),
+    "DateGreaterThanEquals": (_date(lambda a, e: a >= e), False),
     "IpAddress": (_ip_in, False),
     "NotIpAddress": (_ip_in, True),
 }

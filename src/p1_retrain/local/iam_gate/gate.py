@@ -34,7 +34,6 @@ from p1_retrain.local.iam_gate.evaluator import ContextValue, Decision, Effect, 
 from p1_retrain.local.iam_gate.principals import (
     Principal,
     documents_from_moto,
-    principal_for_access_key,
     role_principal,
 )
 from p1_retrain.local.iam_gate.resources import SERVICES, Check, Scope, checks_for, key_arn
@@ -232,13 +231,16 @@ def _s3_action(request: Any) -> str:
 
 
 def _session_policies(request: Any) -> tuple[PolicyDocument, ...]:
+    """The policy passed to AssumeRole for this session, if any (moto keeps it, but never applies it)."""
     key_id = getattr(request._access_key, "_access_key_id", None)
     if not key_id or not hasattr(request._access_key, "_owner_role_name"):
         return ()
-    try:
-        return principal_for_access_key(key_id, request.account_id).session_policies
-    except LookupError:
-        return ()
+    from moto.sts.models import sts_backends
+
+    for assumed in sts_backends[request.account_id][request._access_key.partition].assumed_roles:
+        if assumed.access_key_id == key_id:
+            return (PolicyDocument.parse("session-policy", assumed.policy),) if assumed.policy else ()
+    return ()
 
 
 def _service_error(request: Any, denied: AccessDenied) -> Exception:
