@@ -224,12 +224,6 @@ def request_context(service: str, operation: str, params: Mapping[str, Any], reg
     return context
 
 
-def _s3_action(request: Any) -> str:
-    """moto names S3 actions after its own handlers; ListObjects(V2) is ``s3:ListBucket`` in IAM."""
-    action = str(request._action)
-    return {"s3:ListObjects": "s3:ListBucket", "s3:ListObjectsV2": "s3:ListBucket"}.get(action, action)
-
-
 def _session_policies(request: Any) -> tuple[PolicyDocument, ...]:
     """The policy passed to AssumeRole for this session, if any (moto keeps it, but never applies it)."""
     key_id = getattr(request._access_key, "_access_key_id", None)
@@ -270,7 +264,7 @@ def _service_error(request: Any, denied: AccessDenied) -> Exception:
 
 def check_request(request: Any, resource: str) -> None:
     """What moto's ``check_action_permitted`` does, with real ARNs and AWS's evaluation."""
-    action = _s3_action(request) if request._service == "s3" else str(request._action)
+    action = str(request._action)  # for S3, moto already names the IAM action (ListBucket, GetObjectVersion)
     if action == "sts:GetCallerIdentity":  # always allowed, even against an explicit deny
         return
     service, _, operation = action.partition(":")
@@ -299,11 +293,8 @@ def check_request(request: Any, resource: str) -> None:
         decision = decide(principal, check.action, check.resource, context)
         if not decision.allowed:
             raise _service_error(request, AccessDenied(principal.arn, decision))
-    if action.lower() in TRUST_ACTIONS:
+    if action == "sts:AssumeRole":
         _check_trust(request, principal, action, resource, params)
-
-
-TRUST_ACTIONS = {"sts:assumerole", "sts:tagsession", "sts:setsourceidentity"}
 
 
 def _check_trust(
