@@ -85,10 +85,10 @@ def _calls() -> list[PipelineCall]:
             *scenarios,
             why="API key of the model",
         )
-    # Upload: the object version (streamed, zip directory by ranged reads), one idempotency record.
+    # Upload: the object version (events name it: the bucket is versioned), streamed; a zip's directory by
+    # ranged reads of the same version; one idempotency record.
     incoming = f"{bucket}/incoming/demo/sample.csv"
     add("UploadFunction", "s3:GetObjectVersion", incoming, f"{bucket}/results/demo/sample.csv", *retrain)
-    add("UploadFunction", "s3:GetObject", incoming, f"{bucket}/failed/demo/sample.csv", *retrain)
     for action in ("dynamodb:PutItem", "dynamodb:UpdateItem"):
         add("UploadFunction", action, table, other_table, *retrain, why="Powertools idempotency record")
     # Archive: results file and summary.json, then ranged reads of the archived zip.
