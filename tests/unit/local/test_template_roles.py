@@ -297,7 +297,11 @@ def strict() -> Iterator[Strict]:
             strict.deploy(SAM)
             with iam_gate.install(enforce=True):
                 yield strict
-        Strict._fresh()
+        # Leave no client, cache or default session holding this module's credentials.
+        parameters.clear_caches()
+        retrain.aws_client.cache_clear()
+        idempotency.persistence.cache_clear()
+        boto3.DEFAULT_SESSION = None
 
 
 def _loader() -> Any:
@@ -336,6 +340,7 @@ FUNCTION_STATEMENTS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("role", "index", "statement"),
     [pytest.param(*item, id=f"{item.role}-{item.statement.get('Sid')}") for item in FUNCTION_STATEMENTS],
