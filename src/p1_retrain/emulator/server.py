@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import selectors
 import shutil
 import socket
@@ -20,7 +19,6 @@ from p1_retrain.emulator.presign import Signer
 from p1_retrain.emulator.state import EmulatorState, Settings
 from p1_retrain.emulator.validation import DataLimits
 
-LOG = logging.getLogger("p1_retrain.emulator")
 DEFAULT_MODELS = {"demo": "demo-key"}
 
 
