@@ -93,7 +93,7 @@ def test_lost_answer_stores_the_upload_then_resets(emulator, api):
     with pytest.raises(requests.ConnectionError):
         api.put(upload_url, data)
     emulator.admin.clear_faults()
-    assert api.status(job_id).json()["status"] in ("job_running", "job_finished")  # A3: check before retrying
+    assert api.status(job_id).json()["status"] in ("job_running", "job_finished")  # lost answer: check first
     assert emulator.admin.job(job_id)["upload_size"] == len(data)
     assert api.put(upload_url, data).status_code == 409
     assert emulator.admin.fault_counts() == {"lost_answer": 1}
