@@ -144,6 +144,33 @@ class HttpExchange(BaseHTTPRequestHandler):
                 size -= len(data)
             self.rfile.readline(8)
 
+    def read_admin_json(self, limit: int) -> dict[str, Any]:
+        """The JSON object an admin request carries (``{}`` for none); ValueError names what is wrong."""
+        if self.chunked():
+            raise ValueError("admin requests need a Content-Length body, not chunked")
+        try:
+            length = self.content_length() or 0
+        except BodyError as exc:
+            # Where the body ends is unknown: answer 400, then close rather than misread what follows.
+            self.body_done = True
+            self.close_connection = True
+            raise ValueError(f"{exc}: admin requests need a Content-Length of 0 or more bytes") from None
+        if length > limit:
+            raise ValueError(f"admin request body too large ({length} bytes)")
+        raw = self.rfile.read(length) if length else b""
+        self.body_done = True
+        if len(raw) != length:
+            raise BodyError("body shorter than Content-Length")
+        if not raw.strip():
+            return {}
+        try:
+            payload = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"admin request body is not JSON: {exc}") from exc
+        if not isinstance(payload, dict):
+            raise ValueError("admin request body must be a JSON object")
+        return payload
+
     def send_continue(self) -> None:
         if self._expect_continue and not self._continued:
             self._continued = True

@@ -7,11 +7,9 @@ or ``storage_routes``; ``/_emulator/...`` goes to the ``admin_routes`` action, w
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
 
 from p1_retrain.emulator import api_routes, storage_routes
@@ -19,6 +17,7 @@ from p1_retrain.emulator.admin_routes import ADMIN
 from p1_retrain.emulator.api_routes import Route
 from p1_retrain.emulator.exchange import BodyError, HttpExchange
 from p1_retrain.emulator.fault_answers import fault_answer
+from p1_retrain.emulator.faults import STORAGE_ENDPOINTS
 from p1_retrain.emulator.state import Conflict, NotFound
 
 LOG = logging.getLogger("p1_retrain.emulator")
@@ -48,7 +47,6 @@ PUBLIC_ROUTES: tuple[tuple[re.Pattern[str], tuple[str, ...], str, Route], ...] =
         storage_routes.download,
     ),
 )
-STORAGE = ("upload", "download")
 
 
 class EmulatorHandler(HttpExchange):
@@ -117,37 +115,11 @@ class EmulatorHandler(HttpExchange):
         elif kind == "slow":
             self.server.stopping.wait(faults.slow_seconds)
         else:
-            answer = fault_answer(kind, endpoint in STORAGE, query, self.server.state.now())
+            answer = fault_answer(kind, endpoint in STORAGE_ENDPOINTS, query, self.server.state.now())
             self.send(answer.status, answer.body, answer.content_type, answer.headers)
         return kind
 
     # -- admin routes ----------------------------------------------------------------------------------------
-
-    def _read_json(self) -> dict[str, Any]:
-        if self.chunked():
-            raise ValueError("admin requests need a Content-Length body, not chunked")
-        try:
-            length = self.content_length() or 0
-        except BodyError as exc:
-            # Where the body ends is unknown: answer 400, then close rather than misread what follows.
-            self.body_done = True
-            self.close_connection = True
-            raise ValueError(f"{exc}: admin requests need a Content-Length of 0 or more bytes") from None
-        if length > ADMIN_BODY_LIMIT:
-            raise ValueError(f"admin request body too large ({length} bytes)")
-        raw = self.rfile.read(length) if length else b""
-        self.body_done = True
-        if len(raw) != length:
-            raise BodyError("body shorter than Content-Length")
-        if not raw.strip():
-            return {}
-        try:
-            payload = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"admin request body is not JSON: {exc}") from exc
-        if not isinstance(payload, dict):
-            raise ValueError("admin request body must be a JSON object")
-        return payload
 
     def _admin(self, path: str, query: dict[str, str]) -> None:
         route = ADMIN.match(self.command, path)
@@ -159,7 +131,7 @@ class EmulatorHandler(HttpExchange):
             self.send_json(405, {"message": "Method Not Allowed"}, (("Allow", ", ".join(allowed)),))
             return
         try:
-            body = self._read_json() if self.command in ("POST", "PUT") else {}
+            body = self.read_admin_json(ADMIN_BODY_LIMIT) if self.command in ("POST", "PUT") else {}
             status, payload = action(self.server.admin_context, params, query, body)
         except NotFound as exc:
             self.send_json(404, {"message": str(exc)})
