@@ -70,7 +70,7 @@ def csv_chunks(size_bytes: int) -> Iterator[bytes]:
 
 
 def write_results_zip(path: Path, size_bytes: int) -> int:
-    """A results zip like the service's (A8): a big stored predictions CSV plus a small metrics file.
+    """A results zip like the service's: a big stored predictions CSV plus a small metrics file.
 
     Returns the zip's size in bytes (``size_bytes`` plus a few hundred bytes of zip structure).
     """
@@ -86,7 +86,7 @@ def write_results_zip(path: Path, size_bytes: int) -> int:
 
 
 def small_csv(rows: int = 200, seed: int = 0) -> bytes:
-    """A small valid training file (A5: 100–1,000,000 rows, 2–200 columns), different for each seed."""
+    """A small valid training file (100–1,000,000 rows, 2–200 columns), different for each seed."""
     rng = random.Random(seed)
     lines = ["temperature,humidity,region,target"]
     for _ in range(rows):

@@ -6,7 +6,7 @@
 2. The polling schedule is a pure function (``retrain_pipeline.polling``): stepping it with a simulated clock
    gives the polls and the detection latency of a job of any length at the template's real parameters.
 3. Cross-check: the same simulation at the scaled parameters must predict the scaled run's poll count.
-Prices: ``bench.pricing``. The seeds' approach (a fixed 30 s sleep between status calls, seed 004) is priced
+Prices: ``bench.pricing``. The API examples' approach (a fixed 30 s sleep between status calls) is priced
 with the same per-poll shape for comparison.
 """
 

@@ -7,7 +7,7 @@ command line, which other users of the machine can read), performs one transfer 
 Modes:
 - ``upload-real``: the deployed code path, ``functions/upload/app.py`` ``lambda_handler`` with the event the
   state machine passes it (S3 → Prediction One upload URL, streamed).
-- ``upload-seed``: the approach of seed 001's Python example: read the whole object into memory, then PUT it.
+- ``upload-seed``: the upload URL page's Python example: read the whole object into memory, then PUT it.
 - ``archive-real``: ``functions/archive/app.py`` ``lambda_handler`` (Prediction One download URL → S3
   multipart).
 """

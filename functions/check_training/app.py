@@ -1,4 +1,4 @@
-"""CheckTraining: start a training watch or check it again, asking Prediction One (seed 004) once.
+"""CheckTraining: start a training watch or check it again, asking Prediction One's training status once.
 
 Input of the StartWatch state: ``{"request": <execution input>, "execution_id": <execution ARN>}``, where
 the execution input is an S3 "Object Created" event for ``training/<model>/<name>.json`` or

@@ -27,7 +27,7 @@ def make_table(rows: int = 120, columns: int = 3, delimiter: str = ",", seed: in
 
 
 def make_zip(entries: dict[str, bytes]) -> bytes:
-    """A zip holding ``entries`` (archive name -> bytes), as seed 001 builds it."""
+    """A zip holding ``entries`` (archive name -> bytes), as the upload URL page's example builds it."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, data in entries.items():
@@ -42,7 +42,7 @@ def error_body(message: str, code: int = 4001000204) -> dict[str, Any]:
 
 @dataclass
 class Api:
-    """The four documented endpoints plus the presigned storage URLs, called the way seed 001 does."""
+    """The four documented endpoints plus the presigned storage URLs, called as the API examples do."""
 
     base_url: str
     api_key: str | None = API_KEY

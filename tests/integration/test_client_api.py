@@ -74,7 +74,7 @@ def test_csv_retrain_happy_path(client, emulator):
     assert sink.getvalue() == emulator.admin.result_bytes(target.retrain_job_id)
 
     client.update_model(target.retrain_job_id)
-    client.update_model(target.retrain_job_id)  # A9: a second switch succeeds again
+    client.update_model(target.retrain_job_id)  # assumed: a second switch succeeds again
     assert [s["job_id"] for s in emulator.admin.switches()] == [target.retrain_job_id] * 2
 
 

@@ -124,7 +124,7 @@ def test_a_transient_failure_then_success_is_invisible(
     if endpoint == "upload_url":
         assert client.get_upload_url("again.csv").retrain_job_id
     elif endpoint == "update_model":
-        client.update_model(job_id)  # PUT update_model is idempotent (A9), so it is retried too
+        client.update_model(job_id)  # PUT update_model is idempotent (assumed), so it is retried too
         assert len(emulator.admin.switches()) == 1
     else:
         assert client.get_retrain_job(job_id).state is JobState.FINISHED

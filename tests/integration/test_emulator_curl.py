@@ -1,4 +1,4 @@
-"""The seeds' "Execution Example 2" curl commands, verbatim with the real curl; only the host differs."""
+"""The API pages' "Execution Example 2" curl commands, verbatim with the real curl; only the host differs."""
 
 from __future__ import annotations
 
@@ -22,14 +22,14 @@ def curl(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Complete
     )
 
 
-def test_seed_curl_flow_upload_status_download_switch(emulator, tmp_path, curl_env):
+def test_reference_curl_flow_upload_status_download_switch(emulator, tmp_path, curl_env):
     base = emulator.base_url
     data = make_table(rows=150, columns=4)
     (tmp_path / "retrain.csv").write_bytes(data)
-    # seed 001 step 3: a UTF-8 file holding the file name (A6: any UTF-8 name)
+    # upload URL page, step 3: a UTF-8 file holding the file name (any UTF-8 name)
     (tmp_path / "param.txt").write_text("再学習データ.csv", encoding="utf-8")
 
-    # seed 001 step 4
+    # upload URL page, step 4
     got = curl(
         ["-o", "response.json", "-H", "x-api-key:demo-key", "-X", "GET", "-G",
          f"{base}/v1/external/retrain_jobs/upload_url", "--data-urlencode", "filename@param.txt"],
@@ -41,13 +41,13 @@ def test_seed_curl_flow_upload_status_download_switch(emulator, tmp_path, curl_e
     job_id, upload_url = created["retrain_job_id"], created["upload_url"]
     assert emulator.admin.job(job_id)["filename"] == "再学習データ.csv"
 
-    # seed 001 step 6
+    # upload URL page, step 6
     got = curl(["-X", "PUT", "--upload-file", "retrain.csv", upload_url], tmp_path, curl_env)
     assert got.returncode == 0, got.stderr
     job = emulator.admin.job(job_id)
     assert job["upload_size"] == len(data) and job["uploaded"] is True
 
-    # seed 002 step 3: the status, first while running or already finished, then once finished
+    # retrain status page, step 3: the status, first while running or already finished, then once finished
     status_args = ["-o", "response.json", "-H", "x-api-key:demo-key", "-X", "GET", "-G",
                    f"{base}/v1/external/retrain_jobs/{job_id}"]  # fmt: skip
     got = curl(status_args, tmp_path, curl_env)
@@ -60,12 +60,12 @@ def test_seed_curl_flow_upload_status_download_switch(emulator, tmp_path, curl_e
     assert isinstance(status["model_id"], int)
     assert status["metadata"] == {"retrain_job_id": job_id}
 
-    # seed 002 step 5: "curl -G GET {download_url}" - curl takes GET for a host it cannot resolve, then
-    # fetches the real URL; only the real URL's output matters.
+    # retrain status page, step 5: "curl -G GET {download_url}" - curl takes GET for a host it cannot resolve,
+    # then fetches the real URL; only the real URL's output matters.
     got = curl(["-G", "GET", status["download_url"]], tmp_path, curl_env)
     assert got.stdout == emulator.admin.result_bytes(job_id)
 
-    # seed 000 step 3
+    # model switch page, step 3
     got = curl(
         ["-H", "x-api-key:demo-key", "-X", "PUT", f"{base}/v1/external/retrain_jobs/{job_id}/update_model"],
         tmp_path, curl_env,
@@ -75,7 +75,7 @@ def test_seed_curl_flow_upload_status_download_switch(emulator, tmp_path, curl_e
     assert [s["job_id"] for s in emulator.admin.switches()] == [job_id]
 
 
-def test_seed_curl_error_lands_in_response_json(emulator, tmp_path, curl_env):
+def test_reference_curl_error_lands_in_response_json(emulator, tmp_path, curl_env):
     (tmp_path / "param.txt").write_text("data.csv", encoding="utf-8")
     got = curl(
         ["-o", "response.json", "-H", "x-api-key:xxxx-xxx-xxx-xxxx", "-X", "GET", "-G",

@@ -1,4 +1,4 @@
-"""Every documented error row on exactly the endpoints that document it (A1 shape); the undocumented rules."""
+"""Every documented error row on exactly the endpoints that document it, as JSON; the undocumented rules."""
 
 from __future__ import annotations
 

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import requests
 
 from p1_retrain.emulator import EmulatorAdminError
+from p1_retrain.emulator.admin_routes import ADMIN, AdminContext
+from p1_retrain.emulator.fault_answers import fault_answer
+from p1_retrain.emulator.faults import FaultInjector
+from p1_retrain.emulator.presign import Signer
+from p1_retrain.emulator.state import EmulatorState, Settings
 from tests.integration.conftest import finish, make_table
 
 API_ONLY = ["upload_url", "retrain_status", "update_model", "training_status"]
@@ -93,7 +100,7 @@ def test_lost_answer_stores_the_upload_then_resets(emulator, api):
     with pytest.raises(requests.ConnectionError):
         api.put(upload_url, data)
     emulator.admin.clear_faults()
-    assert api.status(job_id).json()["status"] in ("job_running", "job_finished")  # A3: check before retrying
+    assert api.status(job_id).json()["status"] in ("job_running", "job_finished")  # lost answer: check first
     assert emulator.admin.job(job_id)["upload_size"] == len(data)
     assert api.put(upload_url, data).status_code == 409
     assert emulator.admin.fault_counts() == {"lost_answer": 1}
@@ -196,3 +203,47 @@ def test_lost_answer_is_not_applied_to_a_refused_upload(emulator, api):
     assert answer.status_code == 403
     assert emulator.admin.fault_counts() == {}
     assert emulator.admin.requests_log()[-1]["fault"] is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "storage", "status", "content_type"),
+    [
+        ("500", False, 500, "application/json"),
+        ("500", True, 500, "application/xml"),
+        ("502", False, 502, "text/html"),
+        ("502", True, 502, "text/html"),
+        ("503", False, 503, "application/json"),
+        ("503", True, 503, "application/xml"),
+        ("429", False, 429, "application/json"),
+        ("429", True, 429, "application/xml"),
+        ("expired_url", True, 403, "application/xml"),
+    ],
+)
+def test_fault_answers_without_a_server(kind, storage, status, content_type):
+    answer = fault_answer(kind, storage, {"X-Amz-Expires": "600"}, 1_700_000_000.0)
+    headers = dict(answer.headers)
+    assert (answer.status, answer.content_type) == (status, content_type)
+    assert ("x-amzn-RequestId" in headers) == (content_type == "application/json")
+    assert headers.get("Retry-After") == ("1" if kind == "429" else None)
+    if kind == "expired_url":
+        assert b"Request has expired" in answer.body and b"<X-Amz-Expires>600<" in answer.body
+
+
+@pytest.mark.parametrize("kind", ["reset", "slow", "lost_answer"])
+def test_kinds_without_an_answer_of_their_own_are_refused(kind):
+    with pytest.raises(ValueError, match=kind):
+        fault_answer(kind, True, {}, 0.0)
+
+
+def test_admin_actions_need_only_their_context(tmp_path):
+    state = EmulatorState({"demo": "k"}, Settings(), tmp_path, Signer.random())
+    context = AdminContext(state, FaultInjector(), threading.Event())
+    put_faults, params, _ = ADMIN.match("PUT", "/_emulator/faults")
+    assert put_faults is not None
+    status, plan = put_faults(context, params, {}, {"rate": 0.5, "seed": 3, "kinds": ["503"]})
+    assert status == 200 and plan["kinds"] == ["503"]
+    assert context.faults.plan is not None and context.faults.plan.seed == 3
+    reset, params, _ = ADMIN.match("POST", "/_emulator/reset")
+    assert reset is not None
+    assert reset(context, params, {}, {}) == (200, {"reset": True})
+    assert context.faults.plan is None

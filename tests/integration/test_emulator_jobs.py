@@ -1,4 +1,4 @@
-"""Job progress, outcomes, settings, switching (A9), results files (A8), training processes (endpoint 4)."""
+"""Job progress, outcomes, settings, switching twice, results files, training processes (endpoint 4)."""
 
 from __future__ import annotations
 

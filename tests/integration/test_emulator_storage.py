@@ -1,4 +1,4 @@
-"""The presigned storage URLs (A3, A4): signatures, expiry, one upload per job, framing, streaming, ranges."""
+"""The presigned storage URLs: signatures, expiry, one upload per job, framing, streaming, ranges."""
 
 from __future__ import annotations
 

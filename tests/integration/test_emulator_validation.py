@@ -1,4 +1,4 @@
-"""A5 input checks: CSV/TSV row and column limits, the train+eval zip layout, and turning the checks off."""
+"""Data-limit checks: CSV/TSV row and column limits, the train+eval zip layout, and turning the checks off."""
 
 from __future__ import annotations
 

@@ -45,7 +45,7 @@ class UploadTarget:
 
 @dataclass(frozen=True)
 class RetrainJob:
-    """Answer of the retrain status call; ``state`` is the classified ``status`` (API.md A2)."""
+    """Answer of the retrain status call; ``state`` is the classified ``status`` (failures: a setting)."""
 
     retrain_job_id: str
     status: str
@@ -194,7 +194,7 @@ class PredictionOneClient:
         return _Answer(payload, endpoint, response.status_code)
 
     def get_upload_url(self, filename: str) -> UploadTarget:
-        """GET ``retrain_jobs/upload_url?filename=...`` (filename URL-encoded, API.md A6)."""
+        """GET ``retrain_jobs/upload_url?filename=...`` (filename URL-encoded; any UTF-8 name)."""
         filename = _identifier(filename, "filename")
         answer = self._api("GET", UPLOAD_URL_PATH, f"filename={_encode(filename, 'filename')}")
         job_id = answer.text("retrain_job_id")
@@ -230,7 +230,7 @@ class PredictionOneClient:
         self._api("PUT", UPDATE_MODEL_PATH.format(retrain_job_id=_encode(job_id, "retrain_job_id")))
 
     def get_training_result(self, external_process_id: str) -> TrainingResult:
-        """GET ``models/results?external_process_id=...`` (seed 004)."""
+        """GET ``models/results?external_process_id=...`` (the training-status endpoint)."""
         process_id = _identifier(external_process_id, "external_process_id")
         query = f"external_process_id={_encode(process_id, 'external_process_id')}"
         answer = self._api("GET", TRAINING_RESULTS_PATH, query)
@@ -243,7 +243,7 @@ class PredictionOneClient:
             state=classify_training(status, self.settings.failure_statuses),
         )
 
-    # Presigned transfers (never retried blindly: the callers decide, API.md A3/A4)
+    # Presigned transfers (never retried blindly: the callers decide; see docs/development.md)
 
     def upload(self, upload_url: str, body: BinaryIO | bytes, length: int) -> None:
         """PUT ``length`` bytes of ``body`` to the presigned ``upload_url`` with ``Content-Length`` (never

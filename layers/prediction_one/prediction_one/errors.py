@@ -1,4 +1,4 @@
-"""Typed errors: one class per documented error row, plus what gateways and networks do (API.md A1, A3, A4).
+"""Typed errors: one class per documented error row, plus what gateways, networks and presigned URLs do.
 
 A class name is the error name the state machine sees, so names are stable. ``TransientError`` subclasses
 are worth retrying later; ``PermanentError`` subclasses are not. Messages never hold an API key or a query
@@ -81,7 +81,7 @@ class TransientError(PredictionOneError):
     transient: ClassVar[bool] = True
 
 
-# Documented rows (seeds 000-004). The message text is matched exactly, trailing dot included.
+# The rows the API reference pages document. The message text is matched exactly, trailing dot included.
 
 
 class CredentialError(PermanentError):
@@ -211,7 +211,7 @@ DOCUMENTED_ERRORS: tuple[type[PredictionOneError], ...] = (
     RetrainJobNotFinished,
     ConfigurationFileNotFound,
 )
-"""One class per documented row, in the order of API.md."""
+"""One class per documented row, in the order docs/development.md lists them."""
 
 _ROWS: dict[tuple[int, str], type[PredictionOneError]] = {
     (cls.documented_code, cls.documented_message): cls  # type: ignore[misc]

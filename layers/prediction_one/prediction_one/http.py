@@ -48,7 +48,7 @@ __all__ = [
 logger = logging.getLogger("prediction_one.http")
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-RETRY_METHODS = frozenset({"GET", "PUT"})  # PUT update_model is idempotent (API.md A9)
+RETRY_METHODS = frozenset({"GET", "PUT"})  # PUT update_model is idempotent (assumed, docs/development.md)
 TRANSFER_BLOCK_SIZE = 256 * 1024
 
 

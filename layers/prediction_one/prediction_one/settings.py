@@ -1,4 +1,4 @@
-"""Client settings: API host, timeouts, retries, and the statuses that mean a job failed (API.md A1, A2)."""
+"""Client settings: API host, timeouts, retries, and the statuses that mean a job failed."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What a status string means (API.md A2): only the finished values are documented; failures are a setting."""
+"""What a status string means: only the finished values are documented; failures are a setting."""
 
 from __future__ import annotations
 

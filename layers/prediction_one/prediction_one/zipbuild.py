@@ -1,4 +1,4 @@
-"""The training + evaluation zip of seed 001: ``train_src/<train>.csv`` and ``eval_src/<eval>.csv``."""
+"""The training + evaluation zip the API accepts: ``train_src/<train>.csv`` and ``eval_src/<eval>.csv``."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def _add(
 
 def build_train_eval_zip(
     train: Source,
-    eval: Source,  # named after the seed's eval_src folder; callers may pass it by keyword
+    eval: Source,  # named after the zip's eval_src folder; callers may pass it by keyword
     out: BinaryIO,
     train_name: str,
     eval_name: str,

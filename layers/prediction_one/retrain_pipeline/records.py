@@ -40,7 +40,7 @@ def _documented_row(cls: type[p1_errors.PredictionOneError]) -> dict[str, Any]:
     return {"code": code, "error": error, "message": cls.documented_message, "reason": cls.meaning}
 
 
-# The documented error rows (seeds 000-004), by the client's error class name.
+# The error rows the API reference pages document, by the client's error class name.
 DOCUMENTED_ERRORS: dict[str, dict[str, Any]] = {
     cls.__name__: _documented_row(cls) for cls in p1_errors.DOCUMENTED_ERRORS
 }

@@ -105,7 +105,7 @@ def check_zip_layout(s3: Any, source: SourceObject) -> list[str]:
 
 
 def _job_started(client: PredictionOneClient, retrain_job_id: str, settings: PipelineSettings) -> bool:
-    """A3: the job left the "URL issued, nothing uploaded" status, so an upload did arrive."""
+    """The job left the "URL issued, nothing uploaded" status, so an upload did arrive."""
     status = client.get_retrain_job(retrain_job_id).status
     return bool(status) and status.strip().casefold() != settings.upload_pending_status
 
@@ -165,7 +165,7 @@ def _create_job(
             size = _upload(client, target.upload_url, target.retrain_job_id, source, settings)
             break
         except p1_errors.UrlExpired:
-            # A3: the URL expired before the file arrived, so that job never started. Only a new
+            # The upload URL expired before the file arrived, so that job never started. Only a new
             # upload URL (and with it a new job id) can take the file; the old job stays empty.
             if attempt == settings.upload_attempts:
                 raise
@@ -284,7 +284,7 @@ def download_to_s3(
     key_for: Callable[[str], str],
     log_extra: Mapping[str, str],
 ) -> tuple[str, str, int]:
-    """A4: ask for a fresh presigned URL right before streaming it into S3 (multipart); on an expired URL
+    """Ask for a fresh presigned URL right before streaming it into S3 (multipart); on an expired URL
     ask for another once. Returns the result's file name, its S3 key and its size."""
     for attempt in (1, 2):
         url = fresh_url()

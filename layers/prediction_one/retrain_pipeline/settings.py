@@ -1,6 +1,6 @@
 """The pipeline's settings, read from the functions' environment (docs/architecture.md, "Settings").
 
-Every value the real service may disagree with (A2 statuses, deadlines, the upload check of A3) is a
+Every value the real service may disagree with (job statuses, deadlines, "nothing uploaded yet") is a
 setting with a documented default, never a hidden constant.
 """
 

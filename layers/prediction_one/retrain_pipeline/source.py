@@ -71,7 +71,7 @@ class SourceObject:
 
     @property
     def filename(self) -> str:
-        """The key's basename: the ``filename`` sent to the upload URL endpoint (A6)."""
+        """The key's basename: the ``filename`` sent to the upload URL endpoint (any UTF-8 name)."""
         return self.key.rstrip("/").rsplit("/", 1)[-1]
 
     @property

@@ -1,4 +1,4 @@
-"""The training-run watcher's steps (seed 004), one per Lambda task of ``statemachine/train_watch.asl.json``.
+"""The training-run watcher's steps, one per Lambda task of ``statemachine/train_watch.asl.json``.
 
 A watch starts from ``training/<model>/<name>.json`` holding ``{"external_process_id": "<id>"}`` (the S3
 "Object Created" event) or from ``{"model": "<model>", "external_process_id": "<id>"}`` given to the state

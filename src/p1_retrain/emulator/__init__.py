@@ -6,6 +6,10 @@ serves it (``start()``/``stop()`` or ``with``); ``.base_url`` has the real port;
 ``EmulatorAdmin`` for the admin routes. Uploads and results live in ``storage_dir`` (default: a temporary
 folder removed by ``stop()``). ``p1-retrain emulator`` runs one until Ctrl-C or SIGTERM.
 
+Where the API reference pages are silent, the emulator does what we assume the service does; each assumption
+(error shape, upload URL, result URLs, data limits, switching twice, ...) is a row of the table in
+``docs/development.md``, section "What the emulator knows and what it assumes".
+
 API routes (any Host header; key in ``x-api-key``, header name case-insensitive)
     1  GET /v1/external/retrain_jobs/upload_url?filename=NAME    -> {"retrain_job_id", "upload_url"}
     2  GET /v1/external/retrain_jobs/{id}                        -> {"status", "model_id"?, "message"?,
@@ -13,7 +17,7 @@ API routes (any Host header; key in ``x-api-key``, header name case-insensitive)
     3  PUT /v1/external/retrain_jobs/{id}/update_model           -> {"metadata": {"retrain_job_id"}}
     4  GET /v1/external/models/results?external_process_id=ID   -> {"status", "created_datetime",
                                                                      "updated_datetime", "result_url"?}
-Errors use the A1 shape ``{"code", "error", "message"}`` with HTTP 400 (4001000204) or 500 (5001000201).
+Errors use the assumed shape ``{"code", "error", "message"}`` with HTTP 400 (4001000204) or 500 (5001000201).
 Unknown paths answer 404 and known paths with another method 405, both JSON ``{"message"}``.
 
 Which error each endpoint answers, checked in this order
@@ -32,7 +36,7 @@ Which error each endpoint answers, checked in this order
     3      user deleted -> ``Not_found_credential.``; model deleted -> ``Not found classifier.``; unknown,
            another model's or deleted job -> ``Not found retrain job.`` (3 documents no "deleted" row); a job
            not ``job_finished`` (created, running or failed) -> ``Retrain job is not finished.``. A second
-           switch of a finished job succeeds again and is recorded again (A9).
+           switch of a finished job succeeds again and is recorded again (assumed: "switching twice").
     4      user deleted -> ``This user may be deleted.``; missing, unknown or another model's process ->
            ``Not found external_process_id.`` (undocumented message, documented code). Deleting a model or a
            configuration does not affect training processes.
@@ -41,17 +45,17 @@ Jobs: ``job_created`` (URL issued) -> upload -> ``job_running`` -> after ``job_s
 (``model_id`` = 100000 + the job's sequence number, and a freshly signed ``download_url`` on every call) or
 ``job_failed`` (``message``), as the ``outcome`` setting says (``finished``, ``failed``, ``never`` = stays
 running). A job keeps the settings in force when its upload completed. With ``validate`` on, the upload is
-checked after the PUT was answered (A5: CSV/TSV 100..1,000,000 rows, 2..200 columns, every record as wide as
-the header; ``.zip`` with exactly one ``train_src/<x>.csv|tsv`` and one ``eval_src/<y>.csv|tsv``, each within
-the limits; other extensions are refused); a failed check fails the job at once with a message such as
-``train_src/a.csv: 12 rows; at least 100 required``, and a job never finishes before its check did.
+checked after the PUT was answered (data limits: CSV/TSV 100..1,000,000 rows, 2..200 columns, every record
+as wide as the header; ``.zip`` with exactly one ``train_src/<x>.csv|tsv`` and one ``eval_src/<y>.csv|tsv``,
+each within the limits; other extensions are refused); a failed check fails the job at once with a message
+such as ``train_src/a.csv: 12 rows; at least 100 required``, and a job never finishes before its check did.
 
 Storage (S3-like; no API key; HMAC-signed ``X-Amz-Algorithm/Credential/Date/Expires/SignedHeaders/Signature``)
-    PUT /_storage/upload/{job}          the upload URL (A3). Needs ``Content-Length`` (chunked -> 411
+    PUT /_storage/upload/{job}          the upload URL. Needs ``Content-Length`` (chunked -> 411
         ``MissingContentLength``); bad signature -> 403 ``SignatureDoesNotMatch``; expired -> 403
         ``AccessDenied`` "Request has expired"; second upload of a job -> 409; deleted job -> 404. Honours
         ``Expect: 100-continue`` (refusals cost no body). Streams to disk, records size and SHA-256.
-    GET /_storage/results/{id}/{name}   ``download_url`` / ``result_url`` (A4): the results zip (metrics.json,
+    GET /_storage/results/{id}/{name}   ``download_url`` / ``result_url``: the results zip (metrics.json,
         feature_importance.csv, evaluation.csv; the same bytes for the same job), or the file set by
         ``set_result_file``; streamed with sendfile; single ``Range`` requests answer 206.
 Storage errors are S3-style XML bodies.

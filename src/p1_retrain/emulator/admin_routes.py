@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
-from p1_retrain.emulator.faults import FaultPlan
-from p1_retrain.emulator.state import JOB_STATUSES, TRAINING_STATUSES
+from p1_retrain.emulator.faults import FaultInjector, FaultPlan
+from p1_retrain.emulator.state import JOB_STATUSES, TRAINING_STATUSES, EmulatorState
 
-if TYPE_CHECKING:
-    from p1_retrain.emulator.handler import EmulatorHandler
 
-# -- admin actions: (handler, path params, query, JSON body) -> (status, payload) ----------------------------
+@dataclass(frozen=True)
+class AdminContext:
+    """What the admin actions act on: the state, the fault injector, and the server's stop signal."""
 
-AdminAction = Callable[["EmulatorHandler", dict[str, str], dict[str, str], dict[str, Any]], tuple[int, Any]]
+    state: EmulatorState
+    faults: FaultInjector
+    stopping: threading.Event
+
+
+# -- admin actions: (context, path params, query, JSON body) -> (status, payload) ----------------------------
+
+AdminAction = Callable[[AdminContext, dict[str, str], dict[str, str], dict[str, Any]], tuple[int, Any]]
 
 
 def _field(body: dict[str, Any], name: str, kind: type | tuple[type, ...] = str) -> Any:
@@ -37,23 +46,23 @@ def _timeout(query: dict[str, str]) -> float:
 
 
 def _wait(
-    h: EmulatorHandler, item_id: str, query: dict[str, str], known: tuple[str, ...], default: str
+    ctx: AdminContext, item_id: str, query: dict[str, str], known: tuple[str, ...], default: str
 ) -> Any:
     statuses = [s for s in query.get("status", default).split(",") if s]
     unknown = sorted(set(statuses) - set(known))
     if unknown or not statuses:
         raise ValueError(f"unknown statuses {unknown or '(none)'}; choose from {list(known)}")
-    view, reached = h.server.state.wait_for(item_id, statuses, _timeout(query), h.server.stopping.is_set)
+    view, reached = ctx.state.wait_for(item_id, statuses, _timeout(query), ctx.stopping.is_set)
     return 200, {"reached": reached, **view}
 
 
-def _set_settings(h: EmulatorHandler, p: dict[str, str], q: dict[str, str], body: dict[str, Any]) -> Any:
+def _set_settings(ctx: AdminContext, p: dict[str, str], q: dict[str, str], body: dict[str, Any]) -> Any:
     model = body.pop("model", None)
     changes = {name: value for name, value in body.items() if value is not None}
-    return 200, h.server.state.set_settings(changes, model)
+    return 200, ctx.state.set_settings(changes, model)
 
 
-def _set_faults(h: EmulatorHandler, p: dict[str, str], q: dict[str, str], body: dict[str, Any]) -> Any:
+def _set_faults(ctx: AdminContext, p: dict[str, str], q: dict[str, str], body: dict[str, Any]) -> Any:
     allowed = {"rate", "seed", "kinds", "endpoints", "slow_seconds"}
     if set(body) - allowed:
         raise ValueError(f"unknown fault fields {sorted(set(body) - allowed)}")
@@ -64,17 +73,17 @@ def _set_faults(h: EmulatorHandler, p: dict[str, str], q: dict[str, str], body: 
         body.get("endpoints"),
         body.get("slow_seconds"),
     )
-    h.server.faults.configure(plan)
+    ctx.faults.configure(plan)
     return 200, plan.as_dict()
 
 
-def _result_bytes(h: EmulatorHandler, p: dict[str, str], q: dict[str, str], body: dict[str, Any]) -> Any:
-    return 200, h.server.state.result_file(p["id"]).path  # streamed from disk
+def _result_bytes(ctx: AdminContext, p: dict[str, str], q: dict[str, str], body: dict[str, Any]) -> Any:
+    return 200, ctx.state.result_file(p["id"]).path  # streamed from disk
 
 
-def _reset(h: EmulatorHandler, p: dict[str, str], q: dict[str, str], body: dict[str, Any]) -> Any:
-    h.server.faults.reset()
-    h.server.state.reset()
+def _reset(ctx: AdminContext, p: dict[str, str], q: dict[str, str], body: dict[str, Any]) -> Any:
+    ctx.faults.reset()
+    ctx.state.reset()
     return 200, {"reset": True}
 
 
@@ -102,66 +111,64 @@ class AdminRoutes:
 
 
 ADMIN = AdminRoutes()
-ADMIN.add("/health", GET=lambda h, p, q, b: (200, {"ok": True}))
+ADMIN.add("/health", GET=lambda ctx, p, q, b: (200, {"ok": True}))
 ADMIN.add(
     "/models",
-    GET=lambda h, p, q, b: (200, h.server.state.models()),
-    POST=lambda h, p, q, b: (201, h.server.state.add_model(_field(b, "name"), _field(b, "api_key"))),
+    GET=lambda ctx, p, q, b: (200, ctx.state.models()),
+    POST=lambda ctx, p, q, b: (201, ctx.state.add_model(_field(b, "name"), _field(b, "api_key"))),
 )
 ADMIN.add(
     "/credentials/deactivate",
-    POST=lambda h, p, q, b: (200, _ok(h.server.state.deactivate_credential(_field(b, "api_key")))),
+    POST=lambda ctx, p, q, b: (200, _ok(ctx.state.deactivate_credential(_field(b, "api_key")))),
 )
 ADMIN.add(
     "/credentials/delete",
-    POST=lambda h, p, q, b: (200, _ok(h.server.state.delete_credential(_field(b, "api_key")))),
+    POST=lambda ctx, p, q, b: (200, _ok(ctx.state.delete_credential(_field(b, "api_key")))),
 )
 ADMIN.add(
     "/models/(?P<name>[^/]+)/delete_user",
-    POST=lambda h, p, q, b: (200, _ok(h.server.state.delete_user(p["name"]))),
+    POST=lambda ctx, p, q, b: (200, _ok(ctx.state.delete_user(p["name"]))),
 )
 ADMIN.add(
     "/models/(?P<name>[^/]+)/delete",
-    POST=lambda h, p, q, b: (200, _ok(h.server.state.delete_model(p["name"]))),
+    POST=lambda ctx, p, q, b: (200, _ok(ctx.state.delete_model(p["name"]))),
 )
 ADMIN.add(
     "/models/(?P<name>[^/]+)/delete_configuration",
-    POST=lambda h, p, q, b: (200, _ok(h.server.state.delete_configuration(p["name"]))),
+    POST=lambda ctx, p, q, b: (200, _ok(ctx.state.delete_configuration(p["name"]))),
 )
-ADMIN.add("/jobs", GET=lambda h, p, q, b: (200, h.server.state.jobs()))
+ADMIN.add("/jobs", GET=lambda ctx, p, q, b: (200, ctx.state.jobs()))
+ADMIN.add("/jobs/(?P<id>[^/]+)/delete", POST=lambda ctx, p, q, b: (200, _ok(ctx.state.delete_job(p["id"]))))
 ADMIN.add(
-    "/jobs/(?P<id>[^/]+)/delete", POST=lambda h, p, q, b: (200, _ok(h.server.state.delete_job(p["id"])))
-)
-ADMIN.add(
-    "/jobs/(?P<id>[^/]+)/wait", GET=lambda h, p, q, b: _wait(h, p["id"], q, JOB_STATUSES, "job_finished")
+    "/jobs/(?P<id>[^/]+)/wait", GET=lambda ctx, p, q, b: _wait(ctx, p["id"], q, JOB_STATUSES, "job_finished")
 )
 ADMIN.add(
     "/jobs/(?P<id>[^/]+)/result",
     GET=_result_bytes,
-    PUT=lambda h, p, q, b: (200, h.server.state.set_result_file(p["id"], _field(b, "path"))),
+    PUT=lambda ctx, p, q, b: (200, ctx.state.set_result_file(p["id"], _field(b, "path"))),
 )
 ADMIN.add(
     "/settings",
-    GET=lambda h, p, q, b: (200, h.server.state.effective_settings(q.get("model")).as_dict()),
+    GET=lambda ctx, p, q, b: (200, ctx.state.effective_settings(q.get("model")).as_dict()),
     PUT=_set_settings,
 )
 ADMIN.add(
     "/faults",
-    GET=lambda h, p, q, b: (200, h.server.faults.plan.as_dict() if h.server.faults.plan else None),
+    GET=lambda ctx, p, q, b: (200, ctx.faults.plan.as_dict() if ctx.faults.plan else None),
     PUT=_set_faults,
-    DELETE=lambda h, p, q, b: (200, _ok(h.server.faults.clear())),
+    DELETE=lambda ctx, p, q, b: (200, _ok(ctx.faults.clear())),
 )
-ADMIN.add("/faults/counts", GET=lambda h, p, q, b: (200, h.server.faults.counts()))
-ADMIN.add("/uploads", GET=lambda h, p, q, b: (200, h.server.state.uploads()))
-ADMIN.add("/switches", GET=lambda h, p, q, b: (200, h.server.state.switches()))
-ADMIN.add("/requests", GET=lambda h, p, q, b: (200, h.server.state.requests_log()))
+ADMIN.add("/faults/counts", GET=lambda ctx, p, q, b: (200, ctx.faults.counts()))
+ADMIN.add("/uploads", GET=lambda ctx, p, q, b: (200, ctx.state.uploads()))
+ADMIN.add("/switches", GET=lambda ctx, p, q, b: (200, ctx.state.switches()))
+ADMIN.add("/requests", GET=lambda ctx, p, q, b: (200, ctx.state.requests_log()))
 ADMIN.add(
     "/trainings",
-    GET=lambda h, p, q, b: (200, h.server.state.trainings()),
-    POST=lambda h, p, q, b: (
+    GET=lambda ctx, p, q, b: (200, ctx.state.trainings()),
+    POST=lambda ctx, p, q, b: (
         201,
         {
-            "external_process_id": h.server.state.create_training(
+            "external_process_id": ctx.state.create_training(
                 _field(b, "model"), b.get("seconds", 0.0), b.get("outcome", "finished")
             )
         },
@@ -169,13 +176,13 @@ ADMIN.add(
 )
 ADMIN.add(
     "/trainings/(?P<id>[^/]+)/wait",
-    GET=lambda h, p, q, b: _wait(h, p["id"], q, TRAINING_STATUSES, "finished"),
+    GET=lambda ctx, p, q, b: _wait(ctx, p["id"], q, TRAINING_STATUSES, "finished"),
 )
 ADMIN.add(
     "/clock",
-    POST=lambda h, p, q, b: (
+    POST=lambda ctx, p, q, b: (
         200,
-        {"offset_seconds": h.server.state.advance_clock(_field(b, "advance_seconds", (int, float)))},
+        {"offset_seconds": ctx.state.advance_clock(_field(b, "advance_seconds", (int, float)))},
     ),
 )
 ADMIN.add("/reset", POST=_reset)

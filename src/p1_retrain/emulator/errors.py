@@ -1,4 +1,8 @@
-"""The documented error rows of the Prediction One external API (A1 shape) and S3-style storage errors."""
+"""The documented error rows of the Prediction One external API (assumed shape) and S3-style storage errors.
+
+The JSON shape of an error is our assumption (the "error shape" row of the assumptions in
+``docs/development.md``); the rows themselves are those the API reference pages document.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ INTERNAL = "PREDA_EXTERNAL_INTERNAL_SERVER_ERROR"
 
 @dataclass(frozen=True)
 class ApiError(Exception):
-    """One error row: HTTP status is the first three digits of ``code`` (A1)."""
+    """One error row: HTTP status is the first three digits of ``code`` (the assumed error shape)."""
 
     code: int
     error: str
@@ -36,7 +40,7 @@ def _bad(message: str) -> ApiError:
     return ApiError(BAD_REQUEST_CODE, BAD_REQUEST, message)
 
 
-# Documented rows (seeds 000, 001, 002, 004).
+# Rows the API reference pages document.
 INVALID_API_KEY = _bad("invalid_api_key.")
 INACTIVE_CREDENTIAL = _bad("Inactive_credential.")
 NOT_FOUND_CREDENTIAL = _bad("Not_found_credential.")

@@ -1,4 +1,7 @@
-"""Deterministic results files (A8): a small zip of CSV/JSON metrics, the same bytes for the same job."""
+"""Deterministic results files: a small zip of CSV/JSON metrics, the same bytes for the same job.
+
+The API documents no content for the results file; this is our own stand-in (see the "results file" row of
+the assumptions in ``docs/development.md``)."""
 
 from __future__ import annotations
 

@@ -420,7 +420,7 @@ class EmulatorState:
             return body
 
     def switch_model(self, api_key: str | None, job_id: str) -> dict[str, Any]:
-        """Endpoint 3: publish the retrained model; repeatable once the job is finished (A9)."""
+        """Endpoint 3: publish the retrained model; repeatable once the job is finished (assumed)."""
         with self._cond:
             model = self._authenticate(api_key)
             if model.user_deleted:

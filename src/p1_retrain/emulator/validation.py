@@ -1,4 +1,4 @@
-"""A5 input checks on a stored upload, streamed in constant memory: CSV/TSV limits, seed 001 zip layout.
+"""Input checks on a stored upload, streamed in constant memory: CSV/TSV limits, the train + eval zip layout.
 
 Rows are the non-blank records after the header line; columns are the fields of the header. Quoted fields may
 hold delimiters and line breaks. Bytes are read as Latin-1, which keeps the structure of any ASCII-compatible
@@ -33,7 +33,7 @@ _JUNK_NAMES = (".DS_Store", "Thumbs.db")
 
 @dataclass(frozen=True)
 class DataLimits:
-    """The product's published limits (A5); every bound is inclusive."""
+    """The product's published data limits; every bound is inclusive."""
 
     min_rows: int = 100
     max_rows: int = 1_000_000
@@ -219,7 +219,7 @@ def _check_zip(
 def validate_upload(
     path: Path, filename: str, limits: DataLimits, should_stop: Callable[[], bool] = lambda: False
 ) -> ValidationResult:
-    """Check a stored upload named ``filename`` (the name given to endpoint 1) against A5."""
+    """Check a stored upload named ``filename`` (the name given to endpoint 1) against the data limits."""
     lowered = filename.lower()
     try:
         if lowered.endswith(".zip"):

@@ -1,4 +1,4 @@
-"""Synthetic training data for the demo: small, valid CSVs (A5: 100+ rows, 2-200 columns), reproducible."""
+"""Synthetic training data for the demo: small, valid CSVs (100+ rows, 2-200 columns), reproducible."""
 
 from __future__ import annotations
 

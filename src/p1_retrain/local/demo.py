@@ -150,7 +150,7 @@ def plan_drops(args: argparse.Namespace, root: Path) -> list[Drop]:
 
 def training_drop(admin: Any, model: str, seconds: float) -> Drop:
     """Start a training process in the emulator and the ``training/`` object that makes the watcher
-    follow it (seed 004)."""
+    follow it (through the training-status endpoint)."""
     process_id = admin.create_training(model, seconds=seconds, outcome="finished")
     body = json.dumps({"external_process_id": process_id}).encode()
     return Drop(f"training/{model}/training-{process_id}.json", body)

@@ -27,7 +27,7 @@ from prediction_one.errors import (
 
 ENDPOINT = "GET /v1/external/retrain_jobs/abc"
 
-# The rows of API.md, written out independently of the classes under test.
+# The documented rows (docs/development.md), written out independently of the classes under test.
 ROWS = [
     (4001000204, "PREDA_EXTERNAL_BAD_REQUEST", "invalid_api_key.", "ApiKeyInvalid", "does not exist"),
     (4001000204, "PREDA_EXTERNAL_BAD_REQUEST", "Inactive_credential.", "CredentialInactive", "incorrect"),

@@ -1,4 +1,4 @@
-"""Status classification (API.md A2): finished, configurable failures, anything else running."""
+"""Status classification: finished, configurable failures, anything else running."""
 
 from __future__ import annotations
 

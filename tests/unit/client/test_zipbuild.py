@@ -1,4 +1,4 @@
-"""Train + eval zip: the seed 001 layout, deflated, built in constant memory; the layout check."""
+"""Train + eval zip: the layout the API accepts, deflated, built in constant memory; the layout check."""
 
 from __future__ import annotations
 

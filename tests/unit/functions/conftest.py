@@ -48,7 +48,7 @@ def execution_arn(name: str | None = None) -> str:
 
 
 def csv_bytes(rows: int = 120, columns: int = 3, seed: int = 0) -> bytes:
-    """A table within the product's limits (A5): 100+ rows, 2+ columns."""
+    """A table within the product's data limits: 100+ rows, 2+ columns."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([f"col{c}" for c in range(columns)])

@@ -1,4 +1,4 @@
-"""Archive handler: streaming the results file, summary.json, A4 expired URLs."""
+"""Archive handler: streaming the results file, summary.json, expired result URLs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Upload handler: validation, job creation, idempotency, A3 lost answers."""
+"""Upload handler: validation, job creation, idempotency, lost upload answers."""
 
 from __future__ import annotations
 
@@ -196,7 +196,7 @@ def test_upload_that_never_arrives_is_sent_again(stack: Any, monkeypatch: pytest
 
 
 def test_expired_upload_url_gets_a_new_one(stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A3: a URL that expired before the file arrived is replaced; the empty first job is not a duplicate."""
+    """A URL that expired before the file arrived is replaced; the empty first job is not a duplicate."""
     from prediction_one import PredictionOneClient
 
     real_get_upload_url = PredictionOneClient.get_upload_url
