@@ -79,7 +79,12 @@ def test_runtime_answers_like_lambda(runtime):
     ok = runtime.invoke(function, b'{"a": 1}')
     assert ok.error is None
     body = _body(ok)
-    assert (body["echo"], body["function"], body["left"], body["memory"]) == ({"a": 1}, function.name, True, 128)
+    assert (body["echo"], body["function"], body["left"], body["memory"]) == (
+        {"a": 1},
+        function.name,
+        True,
+        128,
+    )
     assert body["pid"] != os.getpid()
 
     failed = runtime.invoke(function, json.dumps({"fail": True}))
@@ -132,7 +137,9 @@ def test_an_invocation_past_its_timeout_is_killed_with_lambdas_error(runtime):
     body = _body(timed_out)
     assert timed_out.error == "Unhandled"
     assert body["errorType"] == TIMEOUT_ERROR == "Sandbox.Timedout"
-    assert body["errorMessage"] == f"RequestId: {timed_out.request_id} Error: Task timed out after 1.00 seconds"
+    assert (
+        body["errorMessage"] == f"RequestId: {timed_out.request_id} Error: Task timed out after 1.00 seconds"
+    )
     assert timed_out.worker_pid == warm.worker_pid
     assert warm.worker_pid not in runtime.pids()  # the environment was ended with the invocation
     after = runtime.invoke(function, b"{}")

@@ -239,7 +239,9 @@ class LambdaRuntime:
             ready = self._answer(worker, time.monotonic() + _START_SECONDS)
             if not ready:
                 self._kill(worker)
-                return self._failed(invocation, "Runtime.ExitError", "Runtime exited without providing a reason")
+                return self._failed(
+                    invocation, "Runtime.ExitError", "Runtime exited without providing a reason"
+                )
         payload = body.decode("utf-8") if isinstance(body, bytes) else (body or "")
         request = {"request_id": request_id, "payload": payload, "timeout_seconds": function.timeout_seconds}
         try:

@@ -186,7 +186,9 @@ class LocalStack:
         self._make_clients(self.admin_credentials)
         self._start_runtime(functions)
         if self.auto_pump:
-            self._pump_thread = threading.Thread(target=self._pump_forever, name="local-stack-pump", daemon=True)
+            self._pump_thread = threading.Thread(
+                target=self._pump_forever, name="local-stack-pump", daemon=True
+            )
             self._pump_thread.start()
 
     def stop(self) -> None:
@@ -230,7 +232,9 @@ class LocalStack:
         """A boto3 client of the local server (the stack's admin identity unless ``credentials``)."""
         session = boto3.session.Session(**(credentials or self.admin_credentials), region_name=self.region)
         return session.client(
-            service, endpoint_url=self.endpoint_url, config=Config(retries={"max_attempts": 2, "mode": "standard"})
+            service,
+            endpoint_url=self.endpoint_url,
+            config=Config(retries={"max_attempts": 2, "mode": "standard"}),
         )
 
     def _make_clients(self, credentials: dict[str, str]) -> None:
@@ -288,7 +292,9 @@ class LocalStack:
                     roles.setdefault(target["RoleArn"], target.get("Id", "rule"))
         for role_arn, session in roles.items():
             if role_arn:
-                self._role_credentials[role_arn] = self._assume(role_arn, re.sub(r"[^\w+=,.@-]", "-", session))
+                self._role_credentials[role_arn] = self._assume(
+                    role_arn, re.sub(r"[^\w+=,.@-]", "-", session)
+                )
 
     def _credentials_of(self, role_arn: str) -> dict[str, str]:
         try:
@@ -621,7 +627,9 @@ class LocalStack:
             )
         unknown = sorted(set(self.function_overrides) - set(self.template.functions))
         if unknown:
-            raise LocalStackError(f"function_overrides name no function of the template: {', '.join(unknown)}")
+            raise LocalStackError(
+                f"function_overrides name no function of the template: {', '.join(unknown)}"
+            )
         return functions
 
     def _start_runtime(self, functions: list[DeployedFunction]) -> None:

@@ -87,7 +87,9 @@ def _root_logging() -> _RequestIdFilter:
 def _import_handler(spec: dict[str, Any]) -> Any:
     for folder in reversed([spec["code_dir"], *spec["layer_dirs"]]):
         sys.path.insert(0, folder)
-    module_spec = importlib.util.spec_from_file_location(spec["module"].replace("/", "."), spec["module_path"])
+    module_spec = importlib.util.spec_from_file_location(
+        spec["module"].replace("/", "."), spec["module_path"]
+    )
     if module_spec is None or module_spec.loader is None:
         raise ImportError(f"cannot import {spec['module_path']}")
     module = importlib.util.module_from_spec(module_spec)
@@ -118,7 +120,10 @@ def _invoke(handler: Any, spec: dict[str, Any], request: dict[str, Any]) -> dict
         raise
     except (TypeError, ValueError) as exc:
         if "result" in locals():
-            return {"error": "Unhandled", "payload": error_payload("Runtime.MarshalError", str(exc), request_id)}
+            return {
+                "error": "Unhandled",
+                "payload": error_payload("Runtime.MarshalError", str(exc), request_id),
+            }
         return _failure(exc, request_id)
     except Exception as exc:  # noqa: BLE001 - every handler error becomes Lambda's error payload
         return _failure(exc, request_id)
