@@ -1,0 +1,93 @@
+"""The template's functions under Lambda's limits and identities, end to end on one local stack."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+
+import pytest
+
+from p1_retrain.local.data import synthetic_csv
+from p1_retrain.local.stack import FAST_PARAMETERS, LocalStack
+from tests.e2e.conftest import RUN_TIMEOUT, TEMPLATE
+
+# CheckStatus may run 1 s here; the emulator answers its status requests after 5 s.
+CHECK_STATUS_TIMEOUT = 1
+
+
+@pytest.fixture(scope="module")
+def limited() -> Iterator[tuple[LocalStack, object]]:
+    from p1_retrain.emulator import EmulatorServer
+
+    keys = {"slow": f"slow-{secrets.token_hex(8)}"}
+    with (
+        EmulatorServer(port=0, models=keys, job_seconds=0.5) as emulator,
+        LocalStack(
+            TEMPLATE,
+            emulator.base_url,
+            keys,
+            FAST_PARAMETERS,
+            function_overrides={"CheckStatusFunction": {"Timeout": CHECK_STATUS_TIMEOUT}},
+        ) as stack,
+    ):
+        emulator.admin.set_faults(rate=1.0, kinds=["slow"], endpoints=["retrain_status"], slow_seconds=5)
+        yield stack, emulator
+
+
+def test_a_step_past_its_timeout_is_killed_and_recorded_as_on_aws(limited):
+    stack, _ = limited
+    key = "incoming/slow/data.csv"
+    version = stack.put_object(key, synthetic_csv(1))
+
+    (run,) = [run for run in stack.wait_all(RUN_TIMEOUT) if (run.key, run.version_id) == (key, version)]
+
+    assert run.status == "FAILED"
+    history = stack.execution_history(run.execution_arn)
+    failed = [
+        event["lambdaFunctionFailedEventDetails"]
+        for event in history
+        if "lambdaFunctionFailedEventDetails" in event
+    ]
+    assert failed, [event["type"] for event in history]
+    assert failed[0]["error"] == "Sandbox.Timedout"
+    cause = json.loads(failed[0]["cause"])
+    assert cause["errorType"] == "Sandbox.Timedout"
+    assert cause["errorMessage"].endswith(f"Task timed out after {CHECK_STATUS_TIMEOUT:.2f} seconds")
+    record = json.loads(stack.read_object(run.failure["failure_key"]))
+    assert record["error"] == "Sandbox.Timedout"
+    assert record["step"] == "CheckStatus"
+
+
+def test_functions_run_as_their_own_roles_never_as_the_stack(limited):
+    stack, _ = limited
+    admin_key = stack.admin_credentials["aws_access_key_id"]
+    for function in stack.runtime.functions.values():
+        environment = stack.runtime.environment(function)
+        assert environment["AWS_ACCESS_KEY_ID"] != admin_key
+        assert admin_key not in json.dumps(environment)
+        session = {
+            name.lower(): environment[name]
+            for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+        }
+        identity = stack.client("sts", session).get_caller_identity()["Arn"]
+        role_name = function.role_arn.rsplit("/", 1)[1]
+        assert identity.startswith(f"arn:aws:sts::{stack.account_id}:assumed-role/{role_name}/")
+
+
+def test_a_function_role_is_denied_what_its_policy_does_not_allow(limited):
+    stack, _ = limited
+    from botocore.exceptions import ClientError
+
+    stack.put_object("results/slow/other.csv", b"x")
+    (record_failure,) = [f for f in stack.runtime.functions.values() if "RecordFailure" in f.name]
+    environment = stack.runtime.environment(record_failure)
+    session = {
+        name.lower(): environment[name]
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+    }
+    s3 = stack.client("s3", session)
+
+    with pytest.raises(ClientError, match="AccessDenied"):
+        s3.get_object(Bucket=stack.bucket, Key="results/slow/other.csv")
+    s3.put_object(Bucket=stack.bucket, Key="failed/slow/allowed.json", Body=b"{}")
