@@ -4,14 +4,15 @@
 takes an idle worker or starts a new one (a cold start: the handler is imported then, as in Lambda's init
 phase); overlapping invocations run in as many workers at once. A worker gets only the function's own
 environment: the template's variables, the variables Lambda itself sets, its role's session credentials and
-the stack's endpoint (never the stack's own credentials). ``Timeout`` is enforced by the runtime (an invocation
-past it is killed, with its worker, and answers ``Sandbox.Timedout`` as Lambda does); ``MemorySize`` is the
-worker's data limit (exceeding it answers ``Runtime.OutOfMemory`` and ends the worker). What a worker writes
+the stack's endpoint (never the stack's own credentials). ``Timeout`` is enforced by the runtime (an
+invocation past it is killed, with its worker, and answers ``Sandbox.Timedout`` as Lambda does);
+``MemorySize`` is the worker's data limit (exceeding it answers ``Runtime.OutOfMemory`` and ends the worker). What a worker writes
 on stdout and stderr is the function's log (:meth:`LambdaRuntime.lines`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -48,7 +49,7 @@ class DeployedFunction:
 
 @dataclass
 class Invocation:
-    """What one invocation returned (``error`` is Lambda's ``FunctionError``: ``Unhandled`` when it failed)."""
+    """What one invocation returned (``error``: Lambda's ``FunctionError``, ``Unhandled`` when it failed)."""
 
     function: str
     request_id: str
@@ -219,14 +220,10 @@ class LambdaRuntime:
     def _kill(self, worker: _Worker) -> None:
         if worker.alive:
             worker.process.kill()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             worker.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
+        with contextlib.suppress(OSError):
             worker.requests.close()
-        except OSError:
-            pass
 
     # -- invoking ------------------------------------------------------------------------------------------
     def invoke(self, function: DeployedFunction, body: bytes | str | None) -> Invocation:

@@ -254,7 +254,7 @@ class LocalStack:
         self.sts = make("sts")
         self.account_id = self.sts.get_caller_identity()["Account"]
 
-    # -- identities -------------------------------------------------------------------------------------------
+    # -- identities ---------------------------------------------------------------------------------------
     def _create_admin(self) -> None:
         """The stack's own identity (and the one ``serve`` prints): an IAM user allowed everything."""
         self.iam.create_user(UserName=ADMIN_USER)
@@ -356,7 +356,8 @@ class LocalStack:
                 event_rules.validate_pattern(_literal_pattern(pattern))
             except event_rules.InvalidEventPattern as exc:
                 raise LocalStackError(
-                    f"{self.template_path.name}: rule {logical_id} has an event pattern EventBridge rejects: {exc}"
+                    f"{self.template_path.name}: rule {logical_id} has an event pattern "
+                    f"EventBridge rejects: {exc}"
                 ) from exc
 
     def _rewrite_s3_event(self, event: dict[str, Any]) -> dict[str, Any]:
