@@ -6,8 +6,8 @@ phase); overlapping invocations run in as many workers at once. A worker gets on
 environment: the template's variables, the variables Lambda itself sets, its role's session credentials and
 the stack's endpoint (never the stack's own credentials). ``Timeout`` is enforced by the runtime (an
 invocation past it is killed, with its worker, and answers ``Sandbox.Timedout`` as Lambda does);
-``MemorySize`` is the worker's data limit (exceeding it answers ``Runtime.OutOfMemory`` and ends the worker). What a worker writes
-on stdout and stderr is the function's log (:meth:`LambdaRuntime.lines`).
+``MemorySize`` is the worker's data limit (exceeding it answers ``Runtime.OutOfMemory`` and ends the
+worker). What a worker writes on stdout and stderr is the function's log (:meth:`LambdaRuntime.lines`).
 """
 
 from __future__ import annotations
