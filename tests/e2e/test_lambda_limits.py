@@ -91,3 +91,61 @@ def test_a_function_role_is_denied_what_its_policy_does_not_allow(limited):
     with pytest.raises(ClientError, match="AccessDenied"):
         s3.get_object(Bucket=stack.bucket, Key="results/slow/other.csv")
     s3.put_object(Bucket=stack.bucket, Key="failed/slow/allowed.json", Body=b"{}")
+
+
+def _deny(action: str, resource: str):
+    """An ``_authorize`` that denies one action on one resource (what a missing statement does)."""
+
+    def authorize(role_arn: str, asked: str, on: str) -> None:
+        if (asked, on) == (action, resource):
+            raise PermissionError(f"{role_arn} may not {asked} on {on}")
+
+    return authorize
+
+
+def test_a_state_machine_role_denied_lambda_invoke_fails_the_step_as_on_aws(limited, monkeypatch):
+    stack, _ = limited
+    (upload,) = [f for f in stack.runtime.functions.values() if "UploadFunction" in f.name]
+    monkeypatch.setattr(stack, "_authorize", _deny("lambda:InvokeFunction", upload.arn))
+    key = "incoming/slow/denied.csv"
+    version = stack.put_object(key, synthetic_csv(2))
+
+    (run,) = [run for run in stack.wait_all(RUN_TIMEOUT) if (run.key, run.version_id) == (key, version)]
+
+    assert run.status == "FAILED"
+    history = stack.execution_history(run.execution_arn)
+    failures = [
+        event["lambdaFunctionFailedEventDetails"]
+        for event in history
+        if "lambdaFunctionFailedEventDetails" in event
+    ]
+    assert failures and failures[0]["error"] == "Lambda.AWSLambdaException"
+    assert (
+        f"is not authorized to perform: lambda:InvokeFunction on resource: {upload.arn}"
+        in failures[0]["cause"]
+    )
+    assert "assumed-role/" in failures[0]["cause"]
+    record = json.loads(stack.read_object(run.failure["failure_key"]))
+    assert (record["error"], record["step"]) == ("Lambda.AWSLambdaException", "Upload")
+
+
+def test_a_rule_role_denied_start_execution_dead_letters_the_event(limited, monkeypatch):
+    stack, _ = limited
+    retrain = stack.state_machines["RetrainStateMachine"]
+    monkeypatch.setattr(stack, "_authorize", _deny("states:StartExecution", retrain))
+    before = len(stack.runs())
+    undelivered = len(stack.undelivered)
+
+    stack.put_object("incoming/slow/undelivered.csv", synthetic_csv(3))
+    started = stack.pump_events()
+
+    assert started == []
+    assert len(stack.runs()) == before
+    (record,) = stack.undelivered[undelivered:]
+    assert "states:StartExecution" in record["message"]
+    dlq = stack.sqs.get_queue_url(QueueName=stack.resources["EventsDeadLetterQueue"].rsplit("/", 1)[-1])
+    messages = stack.sqs.receive_message(
+        QueueUrl=dlq["QueueUrl"], MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    ).get("Messages", [])
+    bodies = [json.loads(message["Body"])["detail"]["object"]["key"] for message in messages]
+    assert "incoming/slow/undelivered.csv" in bodies

@@ -156,6 +156,7 @@ class MotoServer:
 
         for task_class in (StateTaskLambda, StateTaskService):
             self._patch(task_class, "_eval_execution", _as_execution_role(task_class._eval_execution))
+        self._patch(StateTaskLambda, "_from_error", _lambda_task_error(StateTaskLambda._from_error))
         for module_name in _SFN_CLIENT_MODULES:
             try:
                 module = importlib.import_module(module_name)
@@ -188,7 +189,6 @@ class MotoServer:
 
         from moto import settings
         from moto.core.authorization import ActionAuthenticatorMixin
-        from moto.core.exceptions import AccessDeniedError
 
         if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT:
             original(response, iam_request_cls, resource)
@@ -207,17 +207,98 @@ class MotoServer:
             action=response._get_action(),
         )
         request.check_signature()
-        if resource != "*" or request._action == "sts:GetCallerIdentity":
+        service = request._action.split(":", 1)[0]
+        if service not in DELEGATED_SERVICES or request._action == "sts:GetCallerIdentity":
             request.check_action_permitted(resource)
             return
         principal = request._access_key.arn
-        action = request._action
-        resource = _resource_arn(action, response) or "*"
+        action = _IAM_ACTIONS.get(request._action, request._action)
+        if resource == "*":
+            resource = _resource_arn(action, response) or "*"
         try:
             self.authorizer(principal, action, resource)
         except Exception as exc:
-            on = f" on resource: {resource}" if resource != "*" else ""
-            raise AccessDeniedError(user_arn=principal, action=f"{action}{on}") from exc
+            raise access_denied(principal, action, resource) from exc
+
+
+def access_denied(principal: str, action: str, resource: str) -> Exception:
+    """The error the service itself answers when IAM denies ``action``."""
+    from moto.core.exceptions import JsonRESTError, _RESTError
+
+    on = f" on resource: {resource}" if resource != "*" else ""
+    message = (
+        f"User: {principal} is not authorized to perform: {action}{on} "
+        f"because no identity-based policy allows the {action} action"
+    )
+    service = action.split(":", 1)[0]
+    if service in _QUERY_SERVICES:
+        error: Exception = _RESTError(_QUERY_SERVICES[service], message)
+    else:
+        error = JsonRESTError("AccessDeniedException", message)
+    error.code = 403  # type: ignore[attr-defined]
+    return error
+
+
+# Services moto authorizes against ``*`` (their calls go to the authorizer, with the real ARN where known).
+DELEGATED_SERVICES = frozenset({"lambda", "dynamodb", "secretsmanager", "sns", "states", "kms"})
+# moto names an action after the API operation; where IAM's name differs, IAM's.
+_IAM_ACTIONS = {
+    "lambda:Invoke": "lambda:InvokeFunction",
+    "lambda:InvokeAsync": "lambda:InvokeFunction",
+    "lambda:InvokeWithResponseStream": "lambda:InvokeFunction",
+}
+# Services speaking the query protocol, and their denial's error code.
+_QUERY_SERVICES = {
+    "sns": "AuthorizationError",
+    "sqs": "AccessDenied",
+    "iam": "AccessDenied",
+    "sts": "AccessDenied",
+}
+# Lambda errors Step Functions reports under their own name; any other becomes Lambda.AWSLambdaException.
+_LAMBDA_ERRORS = frozenset(
+    {
+        "ServiceException",
+        "TooManyRequestsException",
+        "ResourceNotFoundException",
+        "ResourceConflictException",
+        "InvalidRequestContentException",
+        "RequestTooLargeException",
+    }
+)
+
+
+def _lambda_task_error(method: Callable) -> Callable:
+    """Step Functions' failure for a Lambda task whose Invoke call itself failed (denied, throttled...)."""
+
+    def from_error(task: Any, env: Any, ex: Exception) -> Any:
+        from botocore.exceptions import ClientError
+        from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails
+        from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+            CustomErrorName,
+        )
+        from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+        from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+        if not isinstance(ex, ClientError):
+            return method(task, env, ex)
+        code = ex.response.get("Error", {}).get("Code", "")
+        name = f"Lambda.{code}" if code in _LAMBDA_ERRORS else "Lambda.AWSLambdaException"
+        metadata = ex.response.get("ResponseMetadata", {})
+        cause = (
+            f"{ex.response.get('Error', {}).get('Message', '')} (Service: AWSLambda; "
+            f"Status Code: {metadata.get('HTTPStatusCode')}; Error Code: {code}; "
+            f"Request ID: {metadata.get('RequestId')}; Proxy: null)"
+        )
+        return FailureEvent(
+            env=env,
+            error_name=CustomErrorName(name),
+            event_type=HistoryEventType.LambdaFunctionFailed,
+            event_details=EventDetails(
+                lambdaFunctionFailedEventDetails=LambdaFunctionFailedEventDetails(error=name, cause=cause)
+            ),
+        )
+
+    return from_error
 
 
 def _as_execution_role(method: Callable) -> Callable:
@@ -238,14 +319,36 @@ def _as_execution_role(method: Callable) -> Callable:
 
 def _resource_arn(action: str, response: Any) -> str | None:
     """The resource ARN of a request moto authorizes against ``*``, where the request names it plainly."""
-    if action.startswith("lambda:"):
+    service = action.split(":", 1)[0]
+    region, account = response.region, response.current_account
+    if service == "lambda":
         parts = [unquote(part) for part in response.raw_path.split("/") if part]
         if len(parts) >= 3 and parts[1] == "functions":
             name = parts[2]
-            if name.startswith("arn:"):
-                return name
-            return f"arn:aws:lambda:{response.region}:{response.current_account}:function:{name}"
+            return name if name.startswith("arn:") else f"arn:aws:lambda:{region}:{account}:function:{name}"
+        return None
+    try:
+        if service == "sns":
+            return response._get_param("TopicArn")
+        if service == "states":
+            return response._get_param("stateMachineArn") or response._get_param("executionArn")
+        if service == "dynamodb":
+            table = response._get_param("TableName")
+            return f"arn:aws:dynamodb:{region}:{account}:table/{table}" if table else None
+        if service == "secretsmanager":
+            return _secret_arn(response._get_param("SecretId"), account, region)
+    except (ValueError, KeyError, TypeError):
+        return None
     return None
+
+
+def _secret_arn(secret_id: str | None, account: str, region: str) -> str | None:
+    if not secret_id or secret_id.startswith("arn:"):
+        return secret_id
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    secret = secretsmanager_backends[account][region].secrets.get(secret_id)
+    return getattr(secret, "arn", None)
 
 
 def _allow_all(principal: str, action: str, resource: str) -> None:
