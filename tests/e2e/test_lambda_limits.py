@@ -14,6 +14,7 @@ from tests.e2e.conftest import RUN_TIMEOUT, TEMPLATE
 
 # CheckStatus may run 1 s here; the emulator answers its status requests after 5 s.
 CHECK_STATUS_TIMEOUT = 1
+SLOW_STATUS = {"rate": 1.0, "kinds": ["slow"], "endpoints": ["retrain_status"], "slow_seconds": 5}
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def limited() -> Iterator[tuple[LocalStack, object]]:
             function_overrides={"CheckStatusFunction": {"Timeout": CHECK_STATUS_TIMEOUT}},
         ) as stack,
     ):
-        emulator.admin.set_faults(rate=1.0, kinds=["slow"], endpoints=["retrain_status"], slow_seconds=5)
+        emulator.admin.set_faults(**SLOW_STATUS)
         yield stack, emulator
 
 
@@ -149,3 +150,35 @@ def test_a_rule_role_denied_start_execution_dead_letters_the_event(limited, monk
     ).get("Messages", [])
     bodies = [json.loads(message["Body"])["detail"]["object"]["key"] for message in messages]
     assert "incoming/slow/undelivered.csv" in bodies
+
+
+def test_powertools_invocation_state_is_each_workers_own(limited):
+    stack, emulator = limited
+    emulator.admin.clear_faults()
+    try:
+        for index in range(2):  # the second file finds the functions warm
+            stack.put_object(f"incoming/slow/powertools-{index}.csv", synthetic_csv(4 + index))
+            stack.wait_all(RUN_TIMEOUT)
+    finally:
+        emulator.admin.set_faults(**SLOW_STATUS)
+
+    structured = []
+    for line in stack.log_lines():
+        try:
+            record = json.loads(line.text)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and "function_name" in record:
+            structured.append((line.function, record))
+    assert structured
+    assert [
+        (function, record["function_name"])
+        for function, record in structured
+        if function != record["function_name"]
+    ] == []
+    cold = {}
+    for function, record in structured:
+        cold.setdefault((function, record["function_request_id"]), record["cold_start"])
+    starts = sum(stack.runtime.cold_starts.values())
+    assert sum(1 for value in cold.values() if value) <= starts
+    assert any(value is False for value in cold.values())  # warm invocations know they are warm
