@@ -133,8 +133,14 @@ def test_a_file_put_with_plain_boto3_is_retrained_and_archived():
         assert summary["source"]["key"] == "incoming/churn/mine.csv"
         assert s3.head_object(Bucket=first["bucket"], Key=summary["result"]["key"])["ContentLength"] > 0
         sfn = served.client("stepfunctions")
-        executions = sfn.list_executions(stateMachineArn=first["state_machine_arns"]["RetrainStateMachine"])
-        assert [item["status"] for item in executions["executions"]] == ["SUCCEEDED"]
+        machine = first["state_machine_arns"]["RetrainStateMachine"]
+
+        def statuses():
+            listed = sfn.list_executions(stateMachineArn=machine)["executions"]
+            found = [item["status"] for item in listed]
+            return found if "RUNNING" not in found else None
+
+        assert _wait_for(statuses, RUN_SECONDS, "the execution's end") == ["SUCCEEDED"]
     finally:
         code = _terminate(served)
     output = json.dumps(served.first) + "".join(served.stderr)

@@ -16,6 +16,8 @@ import contextlib
 import json
 import os
 import queue
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -25,8 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from p1_retrain.local import worker as worker_module
 from p1_retrain.local.template import FunctionSource
-from p1_retrain.local.worker import FDS_VARIABLE, OUT_OF_MEMORY, SPEC_VARIABLE, error_payload
+from p1_retrain.local.worker import OUT_OF_MEMORY, error_payload
 
 TIMEOUT_ERROR = "Sandbox.Timedout"
 _START_SECONDS = 60.0
@@ -71,14 +74,57 @@ class LogLine:
 @dataclass
 class _Worker:
     function: DeployedFunction
-    process: subprocess.Popen
+    pid: int
     requests: IO[str]
     answers: queue.Queue = field(default_factory=queue.Queue)
     threads: list[threading.Thread] = field(default_factory=list)
+    ended: threading.Event = field(default_factory=threading.Event)
 
     @property
     def alive(self) -> bool:
-        return self.process.poll() is None
+        return not self.ended.is_set()
+
+
+class _Zygote:
+    """The process that forks workers (``python -m p1_retrain.local.worker --zygote``)."""
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        environment = {name: os.environ[name] for name in _INHERITED if name in os.environ}
+        environment["PYTHONUNBUFFERED"] = "1"
+        environment["PYTHONDONTWRITEBYTECODE"] = "1"
+        self.process = subprocess.Popen(  # noqa: S603 - this interpreter, running our own module
+            # By path, not ``-m``: the worker imports nothing of this package (nor what the stack imports).
+            [sys.executable, worker_module.__file__, "--zygote", str(theirs.fileno())],
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            pass_fds=(theirs.fileno(),),
+            start_new_session=True,
+        )
+        theirs.close()
+        self._socket = ours
+        self._answers = ours.makefile("r", encoding="utf-8")
+        self._lock = threading.Lock()
+
+    def fork(self, environment: dict[str, str], spec: dict[str, object], fds: list[int]) -> int:
+        message = json.dumps({"environment": environment, "spec": spec}).encode("utf-8")
+        with self._lock:
+            socket.send_fds(self._socket, [message], fds)
+            line = self._answers.readline()
+        if not line:
+            raise RuntimeError("the worker zygote ended")
+        return int(json.loads(line)["pid"])
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self._answers.close()
+            self._socket.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
 
 
 class LambdaRuntime:
@@ -104,6 +150,7 @@ class LambdaRuntime:
         self._lines_lock = threading.Lock()
         self.cold_starts: dict[str, int] = dict.fromkeys(self.functions, 0)
         self._closed = False
+        self._forker: _Zygote | None = None
 
     # -- lookup --------------------------------------------------------------------------------------------
     def resolve(self, name_or_arn: str) -> DeployedFunction | None:
@@ -137,9 +184,23 @@ class LambdaRuntime:
         return values
 
     # -- workers -------------------------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Start the process that forks workers now (its imports overlap with whatever comes next)."""
+        self._zygote()
+
+    def _zygote(self) -> _Zygote:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the Lambda runtime is stopped")
+            if self._forker is None or self._forker.process.poll() is not None:
+                self._forker = _Zygote()
+            return self._forker
+
     def _start_worker(self, function: DeployedFunction) -> _Worker:
         request_read, request_write = os.pipe()
         answer_read, answer_write = os.pipe()
+        out_read, out_write = os.pipe()
+        err_read, err_write = os.pipe()
         spec = {
             "function_name": function.name,
             "function_arn": function.arn,
@@ -151,27 +212,21 @@ class LambdaRuntime:
             "layer_dirs": self._layer_dirs,
             "log_stream": f"local/{uuid.uuid4().hex}",
         }
-        environment = self.environment(function)
-        environment[FDS_VARIABLE] = f"{request_read},{answer_write}"
-        environment[SPEC_VARIABLE] = json.dumps(spec)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "p1_retrain.local.worker"],
-            env=environment,
-            cwd=str(function.source.code_dir),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            pass_fds=(request_read, answer_write),
-            start_new_session=True,
-        )
-        os.close(request_read)
-        os.close(answer_write)
-        worker = _Worker(function, process, os.fdopen(request_write, "w", encoding="utf-8"))
-        answers = os.fdopen(answer_read, "r", encoding="utf-8")
+        theirs = [request_read, answer_write, out_write, err_write]
+        try:
+            pid = self._zygote().fork(self.environment(function), spec, theirs)
+        except BaseException:
+            for fd in (request_write, answer_read, out_read, err_read):
+                os.close(fd)
+            raise
+        finally:
+            for fd in theirs:
+                os.close(fd)
+        worker = _Worker(function, pid, os.fdopen(request_write, "w", encoding="utf-8"))
         worker.threads = [
-            threading.Thread(target=self._read_answers, args=(worker, answers), daemon=True),
-            threading.Thread(target=self._read_log, args=(worker, process.stdout, "stdout"), daemon=True),
-            threading.Thread(target=self._read_log, args=(worker, process.stderr, "stderr"), daemon=True),
+            threading.Thread(target=self._read_answers, args=(worker, answer_read), daemon=True),
+            threading.Thread(target=self._read_log, args=(worker, out_read, "stdout"), daemon=True),
+            threading.Thread(target=self._read_log, args=(worker, err_read, "stderr"), daemon=True),
         ]
         for thread in worker.threads:
             thread.start()
@@ -180,19 +235,18 @@ class LambdaRuntime:
             self.cold_starts[function.name] += 1
         return worker
 
-    def _read_answers(self, worker: _Worker, stream: IO[str]) -> None:
-        with stream:
+    def _read_answers(self, worker: _Worker, fd: int) -> None:
+        with os.fdopen(fd, "r", encoding="utf-8") as stream:
             for line in stream:
                 try:
                     worker.answers.put(json.loads(line))
                 except json.JSONDecodeError:
                     continue
+        worker.ended.set()
         worker.answers.put(None)  # the worker ended
 
-    def _read_log(self, worker: _Worker, stream: IO[bytes] | None, name: str) -> None:
-        if stream is None:
-            return
-        with stream:
+    def _read_log(self, worker: _Worker, fd: int, name: str) -> None:
+        with os.fdopen(fd, "rb") as stream:
             for raw in stream:
                 text = raw.decode("utf-8", "replace").rstrip("\n")
                 if text:
@@ -219,9 +273,9 @@ class LambdaRuntime:
 
     def _kill(self, worker: _Worker) -> None:
         if worker.alive:
-            worker.process.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            worker.process.wait(timeout=10)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker.pid, signal.SIGKILL)
+        worker.ended.wait(10)  # its answer pipe closes when the kernel has ended it
         with contextlib.suppress(OSError):
             worker.requests.close()
 
@@ -230,7 +284,7 @@ class LambdaRuntime:
         """Run ``function`` on ``body`` (JSON) in a worker and return the Lambda-shaped answer."""
         request_id = str(uuid.uuid4())
         worker, cold = self._take(function)
-        invocation = Invocation(function.name, request_id, cold_start=cold, worker_pid=worker.process.pid)
+        invocation = Invocation(function.name, request_id, cold_start=cold, worker_pid=worker.pid)
         deadline = time.monotonic() + function.timeout_seconds
         if cold:
             ready = self._answer(worker, time.monotonic() + _START_SECONDS)
@@ -252,11 +306,11 @@ class LambdaRuntime:
             self._kill(worker)
             seconds = f"{function.timeout_seconds:.2f}"
             return self._failed(invocation, TIMEOUT_ERROR, f"Task timed out after {seconds} seconds")
-        if answer is None or answer.get("out_of_memory"):
+        if answer is None:
             self._kill(worker)
-            if answer is None and worker.process.returncode not in (137, -9):
-                reason = f"exit status {worker.process.returncode}"
-                return self._failed(invocation, "Runtime.ExitError", f"Runtime exited with error: {reason}")
+            return self._failed(invocation, "Runtime.ExitError", "Runtime exited without providing a reason")
+        if answer.get("out_of_memory"):
+            self._kill(worker)
             return self._failed(invocation, OUT_OF_MEMORY, "Runtime exited with error: signal: killed")
         invocation.error = answer.get("error")
         invocation.payload = str(answer.get("payload", "")).encode("utf-8")
@@ -283,7 +337,7 @@ class LambdaRuntime:
 
     def pids(self) -> list[int]:
         with self._lock:
-            return [worker.process.pid for worker in self._all if worker.alive]
+            return [worker.pid for worker in self._all if worker.alive]
 
     def stop(self) -> None:
         with self._lock:
@@ -296,6 +350,9 @@ class LambdaRuntime:
         for worker in workers:
             for thread in worker.threads:
                 thread.join(timeout=5)
+        if self._forker is not None:
+            self._forker.stop()
+            self._forker = None
 
 
 _TIMED_OUT = object()

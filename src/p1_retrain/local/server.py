@@ -59,6 +59,8 @@ class MotoServer:
         self._server: Any = None
         self._patches: list[Any] = []
         self._saved_settings: dict[str, Any] = {}
+        self._clients: dict[tuple[str, str, str], Any] = {}
+        self._clients_lock = threading.Lock()
 
     def start(self) -> None:
         from moto import settings
@@ -172,17 +174,23 @@ class MotoServer:
         role_arn = getattr(_execution, "role_arn", None)
         if not role_arn or self.role_credentials is None:
             raise RuntimeError("a Step Functions task ran outside an execution of the local stack")
-        credentials = self.role_credentials(role_arn)
-        return boto3.session.Session(**credentials, region_name=region).client(
-            service,
-            endpoint_url=self.url,
-            config=Config(
-                parameter_validation=False,
-                retries={"max_attempts": 0, "total_max_attempts": 1},
-                connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
-                read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
-            ),
-        )
+        with self._clients_lock:
+            client = self._clients.get((role_arn, service, region))
+            if client is None:
+                credentials = self.role_credentials(role_arn)
+                client = boto3.session.Session(**credentials, region_name=region).client(
+                    service,
+                    endpoint_url=self.url,
+                    config=Config(
+                        parameter_validation=False,
+                        retries={"max_attempts": 0, "total_max_attempts": 1},
+                        connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                        read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                        max_pool_connections=100,
+                    ),
+                )
+                self._clients[(role_arn, service, region)] = client
+        return client
 
     def _gate(self, response: Any, iam_request_cls: type, resource: str, original: Callable) -> None:
         from urllib.parse import urlparse

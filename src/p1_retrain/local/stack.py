@@ -137,6 +137,7 @@ class LocalStack:
         self._role_credentials: dict[str, dict[str, str]] = {}
         self._role_clients: dict[str, Any] = {}
         self._topic_keys: dict[str, str | None] = {}
+        self._session: Any = None
 
     # -- lifetime -------------------------------------------------------------------------------------------
     def __enter__(self) -> LocalStack:
@@ -230,11 +231,13 @@ class LocalStack:
 
     def client(self, service: str, credentials: dict[str, str] | None = None) -> Any:
         """A boto3 client of the local server (the stack's admin identity unless ``credentials``)."""
-        session = boto3.session.Session(**(credentials or self.admin_credentials), region_name=self.region)
-        return session.client(
+        if self._session is None:
+            self._session = boto3.session.Session(region_name=self.region)  # one model cache for all
+        return self._session.client(
             service,
             endpoint_url=self.endpoint_url,
             config=Config(retries={"max_attempts": 2, "mode": "standard"}),
+            **(credentials or self.admin_credentials),
         )
 
     def _make_clients(self, credentials: dict[str, str]) -> None:
@@ -643,6 +646,7 @@ class LocalStack:
         self.runtime = LambdaRuntime(
             functions, self.endpoint_url, self.region, credentials, self.template.layer_folders()
         )
+        self.runtime.prepare()
 
     def _lambda_invoke_method(self):
         stack = self

@@ -1,9 +1,10 @@
-"""One Lambda execution environment: ``python -m p1_retrain.local.worker`` (started by :mod:`.runtime`).
+"""Lambda execution environments: ``python worker.py --zygote FD`` (started by :mod:`.runtime`).
 
-The process gets the function's environment (its role's session credentials, the stack's endpoint) from its
-parent, applies ``MemorySize`` as its data limit, imports the handler (the init phase, once: a cold start),
-then answers invocations one at a time. Requests and answers are JSON lines on two pipes whose descriptors are
-in ``P1_LOCAL_WORKER_FDS`` (``read,write``); stdout and stderr are the function's log stream.
+The zygote is the process that forks the workers: it imports boto3 and Powertools once, so a cold
+start costs only the handler's own imports. A worker gets the function's environment (its role's session
+credentials, the stack's endpoint) from the runtime, applies ``MemorySize`` as its data limit, imports the
+handler (the init phase, once: a cold start), then answers invocations one at a time. Requests and answers
+are JSON lines on two pipes; stdout and stderr are the function's log stream.
 
 An exception becomes Lambda's error payload (``errorType`` = the exception's class name, so the state
 machine's Retry and Catch match by name); running out of memory ends the process, as Lambda ends the
@@ -23,8 +24,6 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-FDS_VARIABLE = "P1_LOCAL_WORKER_FDS"
-SPEC_VARIABLE = "P1_LOCAL_WORKER_SPEC"
 OUT_OF_MEMORY = "Runtime.OutOfMemory"
 _LAMBDA_FORMAT = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s"
 
@@ -138,9 +137,8 @@ def _failure(exc: Exception, request_id: str) -> dict[str, Any]:
     return {"error": "Unhandled", "payload": error_payload(name, str(exc), request_id, frames)}
 
 
-def main() -> int:
-    read_fd, write_fd = (int(item) for item in os.environ.pop(FDS_VARIABLE).split(","))
-    spec = json.loads(os.environ.pop(SPEC_VARIABLE))
+def serve(read_fd: int, write_fd: int, spec: dict[str, Any]) -> int:
+    """Be one execution environment: init, then answer invocations until the runtime closes the pipe."""
     requests = os.fdopen(read_fd, "r", encoding="utf-8")
     answers = os.fdopen(write_fd, "w", encoding="utf-8")
     request_filter = _root_logging()
@@ -179,6 +177,82 @@ def main() -> int:
         if answer.get("out_of_memory") or (init_error and init_error["type"] == OUT_OF_MEMORY):
             return 137
     return 0
+
+
+# Imported once by the zygote, before any worker is forked: what every handler loads at its cold start
+# anyway. Never the template's own layer packages or handlers (each worker imports those itself).
+PRELOADED = (
+    "boto3",
+    "botocore.session",
+    "s3transfer.manager",
+    "requests",
+    "urllib3",
+    "aws_lambda_powertools",
+    "aws_lambda_powertools.logging",
+    "aws_lambda_powertools.metrics",
+    "aws_lambda_powertools.tracing",
+    "aws_lambda_powertools.utilities.typing",
+    "aws_lambda_powertools.utilities.parameters",
+    "aws_lambda_powertools.utilities.idempotency",
+)
+
+
+def zygote(control_fd: int) -> int:
+    """Fork workers on request, from one process that has already imported the common libraries.
+
+    Each request on the Unix socket ``control_fd`` is a JSON object ``{"environment", "spec"}`` with four
+    descriptors (requests read end, answers write end, stdout, stderr); the answer is ``{"pid"}``. Workers
+    are reaped by the kernel (SIGCHLD ignored); the zygote ends when the socket closes.
+    """
+    import importlib
+    import signal
+    import socket
+
+    for name in PRELOADED:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    control = socket.socket(fileno=control_fd)
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(control, 1 << 20, 4)
+        except OSError:
+            return 0
+        if not message:
+            return 0
+        order = json.loads(message)
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 70
+            try:
+                control.close()
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                request_read, answer_write, out, err = fds
+                os.dup2(out, 1)
+                os.dup2(err, 2)
+                os.close(out)
+                os.close(err)
+                os.environ.clear()
+                os.environ.update(order["environment"])
+                code = serve(request_read, answer_write, order["spec"])
+            except BaseException:  # noqa: BLE001 - a worker never returns into the zygote's loop
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        for fd in fds:
+            os.close(fd)
+        control.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+
+
+def main() -> int:
+    if len(sys.argv) != 3 or sys.argv[1] != "--zygote":
+        print("usage: worker.py --zygote FD (started by the local stack's Lambda runtime)", file=sys.stderr)
+        return 2
+    return zygote(int(sys.argv[2]))
 
 
 if __name__ == "__main__":
