@@ -339,6 +339,22 @@ class LambdaRuntime:
         with self._lock:
             return [worker.pid for worker in self._all if worker.alive]
 
+    def cpu_seconds(self) -> float:
+        """CPU time the zygote and the live workers have used so far (from ``/proc``; 0 elsewhere)."""
+        with self._lock:
+            pids = [worker.pid for worker in self._all if worker.alive]
+            if self._forker is not None:
+                pids.append(self._forker.process.pid)
+        ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        total = 0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / ticks
+
     def stop(self) -> None:
         with self._lock:
             self._closed = True
