@@ -26,9 +26,10 @@ the functions, the user) talks to the server over HTTP:
 
 Known differences from AWS, all outside the handlers' code:
 
-- moto checks a role's statements against the real resource ARN only for S3, SQS, IAM and STS. For
-  Lambda, DynamoDB, Secrets Manager, SNS, Step Functions and KMS it asks ``LocalStack._authorize(role,
-  action, resource)``, which allows everything until a policy evaluator is plugged in there; moto's own
+- moto checks a role's statements against the real resource ARN only for S3, SQS, IAM and STS. Calls to
+  Lambda, DynamoDB, Secrets Manager, SNS, Step Functions and KMS go to ``LocalStack._authorize(role, action,
+  resource)`` with the real ARN (function, table, secret, topic, state machine; ``*`` where the request
+  does not name one), which allows everything until a policy evaluator is plugged in there; moto's own
   evaluator ignores most condition keys and every resource-based policy (bucket and queue policies are
   not even deployed);
 - the function roles are assumed before IAM is switched on (their trust policies name services), and their
