@@ -194,6 +194,8 @@ PRELOADED = (
     "aws_lambda_powertools.utilities.typing",
     "aws_lambda_powertools.utilities.parameters",
     "aws_lambda_powertools.utilities.idempotency",
+    "aws_lambda_powertools.utilities.data_classes",
+    "aws_xray_sdk.core",
 )
 
 
