@@ -36,8 +36,10 @@ Known differences from AWS, all outside the handlers' code:
   sessions do not expire;
 - a function's memory limit is the worker's data segment limit (``RLIMIT_DATA``), close to but not the
   same as Lambda's measure; CPU is not scaled with memory; ``/tmp`` is the machine's;
-- the worker answers invocations itself: no Lambda service quotas, no throttling, no reserved concurrency,
-  no asynchronous invocation, no X-Ray;
+- at most four workers per function run at once (``runtime.DEFAULT_MAX_WORKERS``): a fifth overlapping
+  invocation waits for a free worker where Lambda would start another environment (and no throttling,
+  reserved concurrency, asynchronous invocation or X-Ray); workers are forked from one process that has
+  already imported boto3, Powertools and the X-Ray SDK, so a cold start costs less than on Lambda;
 - resources moto's CloudFormation cannot host (alarms, bucket and queue policies, e-mail subscriptions,
   metric filters, log groups' retention) are listed in ``skipped_resources``; state machine logging and
   tracing settings are not applied;

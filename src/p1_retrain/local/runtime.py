@@ -32,6 +32,8 @@ from p1_retrain.local.template import FunctionSource
 from p1_retrain.local.worker import OUT_OF_MEMORY, error_payload
 
 TIMEOUT_ERROR = "Sandbox.Timedout"
+# Execution environments one function may have at once on this machine (Lambda would start more).
+DEFAULT_MAX_WORKERS = 4
 _START_SECONDS = 60.0
 # Variables a worker inherits from the stack's process (none of them names an AWS identity or endpoint).
 _INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SYSTEMROOT")
@@ -137,8 +139,11 @@ class LambdaRuntime:
         region: str,
         credentials: dict[str, dict[str, str]],
         layer_dirs: list[Path],
+        max_workers: int = DEFAULT_MAX_WORKERS,
     ) -> None:
         self.functions = {function.name: function for function in functions}
+        self.max_workers = max_workers
+        self._slots = {name: threading.BoundedSemaphore(max_workers) for name in self.functions}
         self.endpoint_url = endpoint_url
         self.region = region
         self._credentials = credentials
@@ -281,11 +286,15 @@ class LambdaRuntime:
 
     # -- invoking ------------------------------------------------------------------------------------------
     def invoke(self, function: DeployedFunction, body: bytes | str | None) -> Invocation:
-        """Run ``function`` on ``body`` (JSON) in a worker and return the Lambda-shaped answer."""
+        """Run ``function`` on ``body`` (JSON) in a worker and return the Lambda-shaped answer. At most
+        ``max_workers`` invocations of one function run at once; more wait for a worker to be free."""
+        with self._slots[function.name]:
+            return self._invoke(function, body)
+
+    def _invoke(self, function: DeployedFunction, body: bytes | str | None) -> Invocation:
         request_id = str(uuid.uuid4())
         worker, cold = self._take(function)
         invocation = Invocation(function.name, request_id, cold_start=cold, worker_pid=worker.pid)
-        deadline = time.monotonic() + function.timeout_seconds
         if cold:
             ready = self._answer(worker, time.monotonic() + _START_SECONDS)
             if not ready:
@@ -293,6 +302,7 @@ class LambdaRuntime:
                 return self._failed(
                     invocation, "Runtime.ExitError", "Runtime exited without providing a reason"
                 )
+        deadline = time.monotonic() + function.timeout_seconds  # the init phase is not counted
         payload = body.decode("utf-8") if isinstance(body, bytes) else (body or "")
         request = {"request_id": request_id, "payload": payload, "timeout_seconds": function.timeout_seconds}
         try:
