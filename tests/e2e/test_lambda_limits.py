@@ -182,3 +182,24 @@ def test_powertools_invocation_state_is_each_workers_own(limited):
     starts = sum(stack.runtime.cold_starts.values())
     assert sum(1 for value in cold.values() if value) <= starts
     assert any(value is False for value in cold.values())  # warm invocations know they are warm
+
+
+def test_events_pass_the_s3_event_rewriter_before_they_start_a_run(limited, monkeypatch):
+    stack, _ = limited
+    rewritten = []
+
+    def rewrite(event):
+        event = {**event, "time": "2026-01-02T03:04:05.678Z"}
+        rewritten.append(event["detail"]["object"]["key"])
+        return event
+
+    monkeypatch.setattr(stack, "_rewrite_s3_event", rewrite)
+    key = "incoming/slow/rewritten.csv"
+    stack.put_object(key, synthetic_csv(9))
+
+    (arn,) = stack.pump_events()
+
+    assert rewritten == [key]
+    started = stack.execution_history(arn)[0]["executionStartedEventDetails"]["input"]
+    assert json.loads(started)["time"] == "2026-01-02T03:04:05.678Z"
+    stack.wait_all(RUN_TIMEOUT)

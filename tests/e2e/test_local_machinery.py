@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,27 @@ def test_live_progress_redraws_its_table_in_place():
     assert last[0] == "1/2 done, 0 failed"
     assert "waiting" in last[1] and "incoming/demo/b.csv" in last[1]
     assert "succeeded" in last[2] and "results/demo/job-1/r.zip" in last[2]
+
+
+def test_a_pattern_eventbridge_rejects_stops_the_stack_before_deploying(monkeypatch):
+    import types
+
+    from p1_retrain.local.stack import LocalStack
+
+    rules = types.ModuleType("p1_retrain.local.event_rules")
+
+    class InvalidEventPattern(ValueError):
+        pass
+
+    def validate_pattern(pattern):
+        if "detail" in pattern:
+            raise InvalidEventPattern("field path detail.object.key appears twice")
+
+    rules.InvalidEventPattern = InvalidEventPattern
+    rules.validate_pattern = validate_pattern
+    monkeypatch.setitem(sys.modules, "p1_retrain.local.event_rules", rules)
+    stack = LocalStack(ROOT / "template.yaml", "http://127.0.0.1:9", {"demo": "key"})
+
+    with pytest.raises(LocalStackError, match=r"rule RetrainStateMachineObjectCreated .*appears twice"):
+        stack.start()
+    assert stack.endpoint_url == ""  # refused before any server started
