@@ -56,6 +56,7 @@ def run(report: Report, many: int, timeout: float) -> None:
     busy = lots["cpu_seconds"] / (lots["seconds"] * cores)
     report.notes.append(
         f"Scale: {many} files took {lots['seconds']:.1f} s wall and {lots['cpu_seconds']:.1f} s CPU in the "
-        f"local stack's one process ({busy:.0%} of {cores} cores; 1 file: {one['seconds']:.1f} s wall, "
-        f"{one['cpu_seconds']:.1f} s CPU). On AWS each execution and Lambda runs on its own."
+        f"local stack and its function workers ({busy:.0%} of {cores} cores; "
+        f"1 file: {one['seconds']:.1f} s wall, {one['cpu_seconds']:.1f} s CPU). "
+        "On AWS each execution and Lambda runs on its own."
     )

@@ -1,7 +1,8 @@
 """The ``p1-retrain`` command.
 
 ``emulator`` serves the Prediction One emulator; ``demo`` runs the whole pipeline on the local stack;
-``keys`` sets, lists and removes the API keys in a deployed stack's secret.
+``keys`` sets, lists and removes the API keys in a deployed stack's secret; ``serve`` keeps the local
+stack running for any AWS client.
 """
 
 from __future__ import annotations
@@ -58,6 +59,24 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--output", default="demo-output", help="folder for archived results")
     demo.add_argument("--json", action="store_true", help="end with the JSON summary on the last line")
 
+    serve = sub.add_parser("serve", help="keep the local stack running until SIGINT/SIGTERM")
+    serve.add_argument(
+        "--port", type=int, default=0, help="loopback port of the AWS endpoint (0: a free one)"
+    )
+    serve.add_argument(
+        "--model",
+        action="append",
+        type=_model_pair,
+        default=[],
+        metavar="NAME=KEY",
+        help="a model and its API key (repeatable; default: demo with an emulator key)",
+    )
+    serve.add_argument(
+        "--api-base-url", help="a Prediction One API base URL instead of the embedded emulator"
+    )
+    serve.add_argument("--job-seconds", type=float, default=2.0, help="how long emulated jobs run")
+    serve.add_argument("--fault-rate", type=float, default=0.0, help="emulator fault injection rate (0..1)")
+
     from p1_retrain.keys import add_parser as add_keys_parser
 
     add_keys_parser(sub)
@@ -88,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         from p1_retrain.keys import run as run_keys
 
         return run_keys(args)
+    if args.command == "serve":
+        from p1_retrain.local.serve import run as run_serve
+
+        return run_serve(args)
     from p1_retrain.local.demo import run as run_demo
 
     return run_demo(args)

@@ -1,25 +1,18 @@
-"""The local stack's own parts, without deploying anything: template reading, environments, output
-capture, the in-process Lambda runtime."""
+"""The local stack's own parts, without deploying anything: template reading, intrinsics, progress."""
 
 from __future__ import annotations
 
 import io
 import json
-import os
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
 from p1_retrain.local import template as tpl
-from p1_retrain.local.capture import OutputCapture
-from p1_retrain.local.environment import FunctionEnvironments
 from p1_retrain.local.errors import LocalStackError
 from p1_retrain.local.intrinsics import evaluate
 from p1_retrain.local.progress import Progress, observe
-from p1_retrain.local.runtime import DeployedFunction, LambdaRuntime
-from p1_retrain.local.template import FunctionSource
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -91,125 +84,6 @@ def test_intrinsics_known_before_deployment_are_evaluated():
         evaluate({"Ref": "Missing"}, refs)
 
 
-def test_functions_that_disagree_see_their_own_environment_concurrently(monkeypatch):
-    monkeypatch.delenv("P1_LOCAL_SHARED", raising=False)
-    environments = FunctionEnvironments(
-        {
-            "one": {"P1_LOCAL_SHARED": "same", "P1_LOCAL_OWN": "one", "P1_LOCAL_ONLY_ONE": "x"},
-            "two": {"P1_LOCAL_SHARED": "same", "P1_LOCAL_OWN": "two"},
-        }
-    )
-    assert environments.shared == {"P1_LOCAL_SHARED": "same"}
-    assert environments.differing == ["P1_LOCAL_ONLY_ONE", "P1_LOCAL_OWN"]
-    seen: dict[str, tuple] = {}
-    inside = threading.Barrier(2)
-
-    def read(function: str) -> None:
-        with environments.applied(function):
-            inside.wait(timeout=10)  # both functions are inside their environment at the same time
-            seen[function] = (
-                os.environ["P1_LOCAL_SHARED"],
-                os.getenv("P1_LOCAL_OWN"),
-                os.environ.get("P1_LOCAL_ONLY_ONE"),
-                "P1_LOCAL_ONLY_ONE" in os.environ,
-            )
-
-    environments.install()
-    try:
-        threads = [threading.Thread(target=read, args=(name,)) for name in ("one", "two")]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=10)
-        outside = os.environ.get("P1_LOCAL_OWN")
-    finally:
-        environments.uninstall()
-
-    assert seen == {"one": ("same", "one", "x", True), "two": ("same", "two", None, False)}
-    assert outside is None
-    assert "P1_LOCAL_SHARED" not in os.environ
-    assert type(os.environ) is os._Environ
-
-
-def test_capture_keeps_handler_output_and_passes_the_rest_on(capsys):
-    capture = OutputCapture(named_loggers=("p1_local_test.http",))
-    capture.install()
-    try:
-        print("from the test itself")
-        with capture.function_context("fn-1"):
-            print("first line\nsecond", end="")
-            print(" line")
-            sys.stderr.write("to stderr\n")
-            import logging
-
-            logging.getLogger("p1_local_test.http").warning("GET /v1/x -> 200")
-    finally:
-        capture.uninstall()
-
-    assert [(line.function, line.stream, line.text) for line in capture.lines()] == [
-        ("fn-1", "stdout", "first line"),
-        ("fn-1", "stdout", "second line"),
-        ("fn-1", "stderr", "to stderr"),
-        ("fn-1", "logging", "WARNING p1_local_test.http GET /v1/x -> 200"),
-    ]
-    assert capsys.readouterr().out == "from the test itself\n"
-
-
-HANDLER = """
-class ModelNotConfigured(Exception):
-    pass
-
-def lambda_handler(event, context):
-    if event.get("fail"):
-        raise ModelNotConfigured("model 'x' has no key in the secret")
-    if event.get("unserializable"):
-        return {"value": object()}
-    left = context.get_remaining_time_in_millis() > 0
-    return {"echo": event, "function": context.function_name, "left": left}
-"""
-
-
-def _runtime(tmp_path: Path) -> tuple[LambdaRuntime, DeployedFunction]:
-    (tmp_path / "app.py").write_text(HANDLER)
-    function = DeployedFunction(
-        name="stack-Fn-ABC",
-        arn="arn:aws:lambda:us-east-1:123456789012:function:stack-Fn-ABC",
-        source=FunctionSource("Fn", tmp_path, "app", "lambda_handler"),
-        environment={},
-        timeout_seconds=30,
-    )
-    runtime = LambdaRuntime([function], OutputCapture(), namespace="test_runtime")
-    runtime.load()
-    return runtime, function
-
-
-def test_runtime_answers_like_lambda(tmp_path):
-    runtime, function = _runtime(tmp_path)
-    try:
-        assert runtime.resolve(function.arn) is function
-        assert runtime.resolve(f"{function.arn}:$LATEST") is function
-        assert runtime.resolve("stack-Fn-ABC") is function
-        assert runtime.resolve("other") is None
-
-        ok = runtime.invoke(function, b'{"a": 1}')
-        assert ok.error is None
-        assert json.loads(ok.payload) == {"echo": {"a": 1}, "function": "stack-Fn-ABC", "left": True}
-
-        failed = runtime.invoke(function, json.dumps({"fail": True}))
-        body = json.loads(failed.payload)
-        assert failed.error == "Unhandled"
-        assert body["errorType"] == "ModelNotConfigured"
-        assert body["errorMessage"] == "model 'x' has no key in the secret"
-        assert "runtime.py" not in "".join(body["stackTrace"])
-        assert any("app.py" in frame for frame in body["stackTrace"])
-
-        unserializable = runtime.invoke(function, json.dumps({"unserializable": True}))
-        assert unserializable.error == "Unhandled"
-        assert json.loads(unserializable.payload)["errorType"] == "Runtime.MarshalError"
-    finally:
-        runtime.unload()
-
-
 def _exited(name: str, state: dict) -> dict:
     return {"type": "TaskStateExited", "stateExitedEventDetails": {"name": name, "output": json.dumps(state)}}
 
@@ -271,27 +145,25 @@ def test_live_progress_redraws_its_table_in_place():
     assert "succeeded" in last[2] and "results/demo/job-1/r.zip" in last[2]
 
 
-def test_logging_configuration_made_while_installed_is_undone():
-    import logging
+def test_a_pattern_eventbridge_rejects_stops_the_stack_before_deploying(monkeypatch):
+    import types
 
-    existing = logging.getLogger("p1_local_test.existing")
-    existing.setLevel(logging.WARNING)
-    existing.propagate = True
-    kept = logging.NullHandler()
-    existing.addHandler(kept)
-    capture = OutputCapture()
-    capture.install()
-    try:
-        existing.setLevel(logging.DEBUG)
-        existing.propagate = False
-        existing.addHandler(logging.StreamHandler(sys.stdout))
-        created = logging.getLogger("p1_local_test.created")
-        created.setLevel(logging.INFO)
-        created.addHandler(logging.StreamHandler(sys.stdout))
-        created.init = True  # what Powertools marks a configured logger with
-    finally:
-        capture.uninstall()
+    from p1_retrain.local.stack import LocalStack
 
-    assert (existing.level, existing.propagate, existing.handlers) == (logging.WARNING, True, [kept])
-    assert (created.level, created.propagate, created.handlers) == (logging.NOTSET, True, [])
-    assert not hasattr(created, "init")
+    rules = types.ModuleType("p1_retrain.local.event_rules")
+
+    class InvalidEventPattern(ValueError):
+        pass
+
+    def validate_pattern(pattern):
+        if "detail" in pattern:
+            raise InvalidEventPattern("field path detail.object.key appears twice")
+
+    rules.InvalidEventPattern = InvalidEventPattern
+    rules.validate_pattern = validate_pattern
+    monkeypatch.setitem(sys.modules, "p1_retrain.local.event_rules", rules)
+    stack = LocalStack(ROOT / "template.yaml", "http://127.0.0.1:9", {"demo": "key"})
+
+    with pytest.raises(LocalStackError, match=r"rule RetrainStateMachineObjectCreated .*appears twice"):
+        stack.start()
+    assert stack.endpoint_url == ""  # refused before any server started

@@ -1,33 +1,56 @@
-"""The local stack: ``template.yaml`` running in one process, with no AWS account and no Docker.
+"""The local stack: ``template.yaml`` running on this machine, with no AWS account and no Docker.
 
-``LocalStack(template_path, api_base_url, api_keys, parameters=None, auto_switch=False)`` deploys the
-template's CloudFormation translation into moto (fake credentials, region us-east-1, nothing ever leaves
-the machine) and runs the real code:
+``LocalStack(template_path, api_base_url, api_keys, parameters=None, auto_switch=False, port=0,
+auto_pump=False, function_overrides=None)`` starts moto's server on a loopback port (``endpoint_url``),
+deploys the template's CloudFormation translation into it and runs the real code; every client (the stack,
+the functions, the user) talks to the server over HTTP:
 
-- the SAM transform runs offline; function code, layer content and state machine definitions are
-  placeholders for moto, and the real ``functions/*/app.py`` handlers answer every Lambda invocation
-  in-process (``runtime``), with each function's deployed environment, a Lambda-like context, and
-  Lambda's error payload (``errorType`` = the exception's class name, so Retry/Catch by name work);
-- what moto's CloudFormation leaves out is filled in from the template itself: the API key secret
-  (``api_keys`` as its value), bucket versioning and EventBridge notifications, and the state machines,
-  created from their ASL files with ``DefinitionSubstitutions`` evaluated by CloudFormation (outputs);
+- the SAM transform runs offline; what moto's CloudFormation leaves out is filled in from the template
+  itself: the API key secret (``api_keys`` as its value), bucket versioning and EventBridge notifications,
+  and the state machines, created from their ASL files with ``DefinitionSubstitutions`` evaluated by
+  CloudFormation (outputs);
+- IAM is enforced once the stack is built: the stack acts as an admin user of its own
+  (``admin_credentials``, which ``p1-retrain serve`` prints); each function runs the real
+  ``functions/*/app.py`` in worker processes of its own (``runtime``: warm and reused, a cold start the
+  first time, several at once when invocations overlap) with its deployed environment and a session of
+  its own role, its ``Timeout`` (``Sandbox.Timedout``) and ``MemorySize`` (``Runtime.OutOfMemory``);
+  Step Functions calls the functions and the topic with a session of the state machine's role; rules start
+  their state machine with a session of the rule target's role;
 - the template's own rule patterns decide which objects start an execution: each rule gets an SQS
-  target, and ``pump_events()`` starts the rule's state machine per event with the pipeline's
-  deterministic execution name (``ExecutionAlreadyExists`` counts as started);
+  target, and ``pump_events()`` (or the background pump) starts the rule's state machine per event with
+  the pipeline's deterministic execution name (``ExecutionAlreadyExists`` counts as started);
 - ``wait_all(timeout)`` polls the executions until all have finished; ``runs()``, ``executions()``,
   ``execution_history(arn)``, ``read_object(key)``, ``list_keys(prefix)``, ``logs()`` (every line the
-  handlers wrote) and ``notifications()`` (the SNS messages) show what happened; the boto3 clients are
+  functions wrote) and ``notifications()`` (the SNS messages) show what happened; the boto3 clients are
   attributes (``s3``, ``sfn``, ``sqs``, ``sns``, ``events``, ``secrets``, ``dynamodb``, ...).
 
-Known differences from AWS, all outside the handlers' code: handlers share one process, so the
-Powertools logger's per-invocation keys (function name, cold start, correlation id) and its metric set
-are shared by functions running at the same moment (``log_lines()`` names the function reliably);
-resources moto's CloudFormation cannot host (alarms, bucket and queue policies, e-mail subscriptions,
-metric filters) are listed in ``skipped_resources``; function timeouts are not enforced; state machine
-logging and tracing settings are not applied; moto's S3 events carry a one-second ``time`` and a
-constant ``sequencer``.
+Known differences from AWS, all outside the handlers' code:
 
-``p1-retrain demo`` (``demo.run``) drives it against the Prediction One emulator.
+- moto checks a role's statements against the real resource ARN only for S3, SQS, IAM and STS. Calls to
+  Lambda, DynamoDB, Secrets Manager, SNS, Step Functions and KMS go to ``LocalStack._authorize(role, action,
+  resource)`` with the real ARN (function, table, secret, topic, state machine; ``*`` where the request
+  does not name one), which allows everything until a policy evaluator is plugged in there; moto's own
+  evaluator ignores most condition keys and every resource-based policy (bucket and queue policies are
+  not even deployed);
+- the function roles are assumed before IAM is switched on (their trust policies name services), and their
+  sessions do not expire;
+- a function's memory limit is the worker's data segment limit (``RLIMIT_DATA``), close to but not the
+  same as Lambda's measure; CPU is not scaled with memory; ``/tmp`` is the machine's;
+- at most four workers per function run at once (``runtime.DEFAULT_MAX_WORKERS``): a fifth overlapping
+  invocation waits for a free worker where Lambda would start another environment (and no throttling,
+  reserved concurrency, asynchronous invocation or X-Ray); workers are forked from one process that has
+  already imported boto3, Powertools and the X-Ray SDK, so a cold start costs less than on Lambda;
+- resources moto's CloudFormation cannot host (alarms, bucket and queue policies, e-mail subscriptions,
+  metric filters, log groups' retention) are listed in ``skipped_resources``; state machine logging and
+  tracing settings are not applied;
+- moto's EventBridge matches the patterns (its matcher is more lenient than EventBridge's: the stack checks
+  the patterns before deploying where a checker is available) and its S3 events carry a one-second
+  ``time`` and a constant ``sequencer`` unless rewritten (``LocalStack._rewrite_s3_event``);
+- an event a rule's role may not deliver goes straight to the rule's dead-letter queue (EventBridge retries
+  first).
+
+``p1-retrain demo`` (``demo.run``) and ``p1-retrain serve`` (``serve.run``) drive it against the
+Prediction One emulator.
 """
 
 from __future__ import annotations

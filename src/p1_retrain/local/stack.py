@@ -1,18 +1,24 @@
-"""The whole stack of ``template.yaml`` in one process: moto for AWS, the real handlers in-process.
+"""The whole stack of ``template.yaml`` on this machine: moto as a server, each function in its own workers.
 
-``LocalStack`` deploys the template's CloudFormation translation into moto, then fills in what moto's
-CloudFormation leaves out, always from the template itself: the API key secret, the bucket's
-EventBridge notifications and the state machines' ``DefinitionSubstitutions``. moto's EventBridge
-evaluates the template's own rule pattern but cannot target Step Functions, so each such rule also
-gets an SQS target; :meth:`LocalStack.pump_events` drains it and starts the rule's state machine for
-each event, with the deterministic execution name the pipeline uses everywhere. Step Functions runs
-the real ASL; its Lambda tasks run the real ``functions/*/app.py`` (see :mod:`.runtime`).
+``LocalStack`` starts moto's server on loopback (:mod:`.server`), deploys the template's CloudFormation
+translation into it, then fills in what moto's CloudFormation leaves out, always from the template itself:
+the API key secret, the bucket's EventBridge notifications and the state machines'
+``DefinitionSubstitutions``. It creates an admin user for itself (and for whoever drives the stack:
+``admin_credentials``), takes a session of every role the template gives a function, a state machine or a
+rule target, then switches IAM enforcement on. Every client talks to the server over HTTP.
+
+moto's EventBridge evaluates the template's own rule pattern but cannot target Step Functions, so each such
+rule also gets an SQS target; :meth:`LocalStack.pump_events` (or the background pump, ``auto_pump=True``)
+drains it and starts the rule's state machine for each event as the rule's role, with the deterministic
+execution name the pipeline uses everywhere. Step Functions runs the real ASL, its tasks call the functions
+and the topic as the state machine's role; the functions run the real ``functions/*/app.py`` in worker
+processes (see :mod:`.runtime`) as their own roles.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
-import logging
 import os
 import re
 import threading
@@ -25,29 +31,22 @@ from typing import Any, ClassVar
 from unittest import mock
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from p1_retrain.local import template as tpl
-from p1_retrain.local.capture import LogLine, OutputCapture
 from p1_retrain.local.errors import LocalStackError
 from p1_retrain.local.intrinsics import evaluate
 from p1_retrain.local.runs import FINISHED, Run, failure_details, final_state, object_etag, source_of
-from p1_retrain.local.runtime import DeployedFunction, LambdaRuntime, fresh_modules, layer_packages
+from p1_retrain.local.runtime import DeployedFunction, LambdaRuntime, LogLine
 from p1_retrain.local.s3events import S3EventRewriter
+from p1_retrain.local.server import MotoServer, role_arn_of
 
 DEFAULT_REGION = "us-east-1"
 STACK_NAME = "p1-retrain-local"
 EVENT_TARGET_ID = "LocalStackEventQueue"
-# The API client's HTTP log (requests and answers, redacted): captured with the handlers' output.
-CAPTURED_LOGGERS = ("prediction_one.http",)
-# Fake credentials: moto accepts anything, and no real AWS endpoint is ever contacted.
-FAKE_ENVIRONMENT = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_SECURITY_TOKEN": "testing",
-}
-# Variables that could send a client elsewhere than moto or to a real profile.
+ADMIN_USER = "p1-retrain-local-admin"
+# Variables that could send a client elsewhere than the local server or to a real profile.
 CLEARED_ENVIRONMENT = (
     "AWS_PROFILE",
     "AWS_DEFAULT_PROFILE",
@@ -56,6 +55,10 @@ CLEARED_ENVIRONMENT = (
     "AWS_SHARED_CREDENTIALS_FILE",
     "AWS_ROLE_ARN",
     "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
 )
 # Template parameters that make a local run take seconds: poll every second, retry after a second.
 FAST_PARAMETERS = {
@@ -66,6 +69,7 @@ FAST_PARAMETERS = {
 }
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.:]+)\}")
 _EXECUTION_POLL_SECONDS = 0.05
+_PUMP_SECONDS = 0.2
 _SHUTDOWN_SECONDS = 30.0
 
 
@@ -75,7 +79,10 @@ class LocalStack:
     ``api_keys`` becomes the secret's value: ``{model: key}``, each entry written as
     ``{"api_key": key, "auto_switch": true}`` when ``auto_switch``; an entry given as a dict is written as
     it is (so one model can switch and another not). ``parameters`` override the template's parameters
-    (``ApiBaseUrl`` is ``api_base_url``); see ``FAST_PARAMETERS``.
+    (``ApiBaseUrl`` is ``api_base_url``); see ``FAST_PARAMETERS``. ``function_overrides`` maps a function's
+    logical id to ``{"Timeout": seconds, "MemorySize": mb}`` to apply locally (tests use it to make a
+    timeout take seconds). ``port`` is the server's loopback port (0: a free one); ``auto_pump`` starts
+    executions in the background as events arrive.
     """
 
     _active: ClassVar[LocalStack | None] = None
@@ -89,12 +96,17 @@ class LocalStack:
         parameters: dict[str, str] | None = None,
         auto_switch: bool = False,
         region: str = DEFAULT_REGION,
+        port: int = 0,
+        auto_pump: bool = False,
+        function_overrides: dict[str, dict[str, float]] | None = None,
     ) -> None:
         self.template_path = Path(template_path).resolve()
         self.api_keys = dict(api_keys)
         self.auto_switch = auto_switch
         self.region = region
         self.parameters = {"ApiBaseUrl": api_base_url, **{k: str(v) for k, v in (parameters or {}).items()}}
+        self.function_overrides = {name: dict(values) for name, values in (function_overrides or {}).items()}
+        self.auto_pump = auto_pump
         self.template: tpl.LocalTemplate | None = None
         self.resources: dict[str, str] = {}
         self.buckets: dict[str, str] = {}
@@ -104,22 +116,30 @@ class LocalStack:
         self.skipped_resources: dict[str, str] = {}
         self.rule_targets: dict[str, list[dict[str, Any]]] = {}
         self.runtime: LambdaRuntime | None = None
-        self._capture = OutputCapture(CAPTURED_LOGGERS)
+        self.server = MotoServer(port=port, region=region)
+        self.endpoint_url = ""
+        self.admin_credentials: dict[str, str] = {}
         self.event_queues: dict[str, str] = {}  # queue url -> the state machine its rule targeted
+        self._queue_targets: dict[str, dict[str, Any]] = {}  # queue url -> the rule's original target
         self._notification_queues: dict[str, str] = {}  # queue url -> topic arn
         self._notifications: list[dict[str, Any]] = []
+        self.undelivered: list[dict[str, Any]] = []  # events a rule could not deliver (as its DLQ holds them)
         self._runs: dict[str, Run] = {}
         self._runs_lock = threading.Lock()
+        self._pump_lock = threading.Lock()
         self._saved_environment: dict[str, str | None] = {}
-        self._mock: Any = None
         self._patch: Any = None
-        self._modules: Any = None
         self._threads_before = 0
         self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._pump_thread: threading.Thread | None = None
         self._pending_machines: dict[str, _PendingStateMachine] = {}
-        self._moto_log_level: int | None = None
         self._outputs: dict[str, str | None] = {}
         self._s3_events = S3EventRewriter()  # S3's millisecond time, increasing sequencer, ``etag``
+        self._role_credentials: dict[str, dict[str, str]] = {}
+        self._role_clients: dict[str, Any] = {}
+        self._topic_keys: dict[str, str | None] = {}
+        self._session: Any = None
 
     # -- lifetime -------------------------------------------------------------------------------------------
     def __enter__(self) -> LocalStack:
@@ -141,61 +161,60 @@ class LocalStack:
             raise
 
     def _start(self) -> None:
-        from moto import mock_aws
         from moto.awslambda_simple.models import LambdaSimpleBackend
         from moto.stepfunctions.parser.utils import TMP_THREADS
 
         self._set_environment()
-        self._quiet_moto()
         self.template = tpl.build(self.template_path, self.parameters, self.region)
-        self._mock = mock_aws(
-            config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
-        )
-        self._mock.start()
+        self._check_patterns()
+        self.server.start()
+        self.server.reset()
+        self.endpoint_url = self.server.url
         self._threads_before = len(TMP_THREADS)
         self._patch = mock.patch.object(LambdaSimpleBackend, "invoke", self._lambda_invoke_method())
         self._patch.start()
-        self._make_clients()
+        self._make_clients({"aws_access_key_id": "bootstrap", "aws_secret_access_key": "bootstrap"})
         cloudformation = self._deployable(self.template.cloudformation)
         self._deploy(cloudformation)
         self._create_state_machines()
         self._fill_buckets()
         self._route_rules()
         self._subscribe_topics()
-        self._start_runtime()
+        self._create_admin()
+        functions = self._deployed_functions()
+        self._assume_roles(functions)
+        self.server.role_credentials = self._credentials_of
+        self.server.authorizer = self._authorize_principal
+        self.server.enforce_iam()
+        self._make_clients(self.admin_credentials)
+        self._start_runtime(functions)
+        if self.auto_pump:
+            self._pump_thread = threading.Thread(
+                target=self._pump_forever, name="local-stack-pump", daemon=True
+            )
+            self._pump_thread.start()
 
     def stop(self) -> None:
+        self._stopping.set()
         try:
+            if self._pump_thread is not None:
+                self._pump_thread.join(timeout=_SHUTDOWN_SECONDS)
+                self._pump_thread = None
             self._stop_executions()
         finally:
             if self.runtime is not None:
-                self.runtime.unload()
-                self.runtime.environments.uninstall()
-                self.runtime = None
-            if self._modules is not None:
-                self._modules.__exit__(None, None, None)
-                self._modules = None
-            self._capture.uninstall()
+                self.runtime.stop()
             if self._patch is not None:
                 self._patch.stop()
                 self._patch = None
-            if self._mock is not None:
-                self._mock.stop()
-                self._mock = None
+            self.server.stop()
             self._restore_environment()
-            if self._moto_log_level is not None:
-                logging.getLogger("moto").setLevel(self._moto_log_level)
-                self._moto_log_level = None
             with LocalStack._active_lock:
                 if LocalStack._active is self:
                     LocalStack._active = None
 
     def _set_environment(self) -> None:
-        values: dict[str, str | None] = {
-            **FAKE_ENVIRONMENT,
-            "AWS_DEFAULT_REGION": self.region,
-            "AWS_REGION": self.region,
-        }
+        values: dict[str, str | None] = {"AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region}
         values.update({name: None for name in CLEARED_ENVIRONMENT})
         self._saved_environment = {name: os.environ.get(name) for name in values}
         for name, value in values.items():
@@ -203,13 +222,6 @@ class LocalStack:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-    def _quiet_moto(self) -> None:
-        """moto logs each skipped resource and every failed execution's interpreter trace; the stack
-        reports both itself (``skipped_resources``, execution history), so keep the console for progress."""
-        moto_logger = logging.getLogger("moto")
-        self._moto_log_level = moto_logger.level
-        moto_logger.setLevel(logging.CRITICAL)
 
     def _restore_environment(self) -> None:
         for name, value in self._saved_environment.items():
@@ -219,18 +231,148 @@ class LocalStack:
                 os.environ[name] = value
         self._saved_environment = {}
 
-    def _make_clients(self) -> None:
-        session = boto3.session.Session(region_name=self.region)
-        self.s3 = session.client("s3")
-        self.sfn = session.client("stepfunctions")
-        self.sqs = session.client("sqs")
-        self.sns = session.client("sns")
-        self.events = session.client("events")
-        self.secrets = session.client("secretsmanager")
-        self.dynamodb = session.client("dynamodb")
-        self.cloudformation = session.client("cloudformation")
-        self.lambda_ = session.client("lambda")
-        self.account_id = session.client("sts").get_caller_identity()["Account"]
+    def client(self, service: str, credentials: dict[str, str] | None = None) -> Any:
+        """A boto3 client of the local server (the stack's admin identity unless ``credentials``)."""
+        if self._session is None:
+            self._session = boto3.session.Session(region_name=self.region)  # one model cache for all
+        return self._session.client(
+            service,
+            endpoint_url=self.endpoint_url,
+            config=Config(retries={"max_attempts": 2, "mode": "standard"}),
+            **(credentials or self.admin_credentials),
+        )
+
+    def _make_clients(self, credentials: dict[str, str]) -> None:
+        def make(service: str) -> Any:
+            return self.client(service, credentials)
+
+        self.s3 = make("s3")
+        self.sfn = make("stepfunctions")
+        self.sqs = make("sqs")
+        self.sns = make("sns")
+        self.events = make("events")
+        self.secrets = make("secretsmanager")
+        self.dynamodb = make("dynamodb")
+        self.cloudformation = make("cloudformation")
+        self.lambda_ = make("lambda")
+        self.iam = make("iam")
+        self.sts = make("sts")
+        self.account_id = self.sts.get_caller_identity()["Account"]
+
+    # -- identities ---------------------------------------------------------------------------------------
+    def _create_admin(self) -> None:
+        """The stack's own identity (and the one ``serve`` prints): an IAM user allowed everything."""
+        self.iam.create_user(UserName=ADMIN_USER)
+        self.iam.put_user_policy(
+            UserName=ADMIN_USER,
+            PolicyName="LocalStackAdministrator",
+            PolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+            ),
+        )
+        key = self.iam.create_access_key(UserName=ADMIN_USER)["AccessKey"]
+        self.admin_credentials = {
+            "aws_access_key_id": key["AccessKeyId"],
+            "aws_secret_access_key": key["SecretAccessKey"],
+        }
+        self.admin_arn = f"arn:aws:iam::{self.account_id}:user/{ADMIN_USER}"
+
+    def _assume(self, role_arn: str, session_name: str) -> dict[str, str]:
+        answer = self.sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name[:64])["Credentials"]
+        return {
+            "aws_access_key_id": answer["AccessKeyId"],
+            "aws_secret_access_key": answer["SecretAccessKey"],
+            "aws_session_token": answer["SessionToken"],
+        }
+
+    def _assume_roles(self, functions: list[DeployedFunction]) -> None:
+        """A session of every role the stack acts as (taken before IAM is enforced: the roles trust
+        services, not users)."""
+        roles = {function.role_arn: function.name for function in functions if function.role_arn}
+        for machine in self._pending_machines.values():
+            roles.setdefault(machine.role_arn(self._outputs), machine.name)
+        for targets in self.rule_targets.values():
+            for target in targets:
+                if target.get("RoleArn"):
+                    roles.setdefault(target["RoleArn"], target.get("Id", "rule"))
+        for role_arn, session in roles.items():
+            if role_arn:
+                self._role_credentials[role_arn] = self._assume(
+                    role_arn, re.sub(r"[^\w+=,.@-]", "-", session)
+                )
+
+    def _credentials_of(self, role_arn: str) -> dict[str, str]:
+        try:
+            return self._role_credentials[role_arn]
+        except KeyError:
+            raise LocalStackError(f"no session of role {role_arn}: the template does not give it") from None
+
+    def _authorize_principal(self, principal_arn: str, action: str, resource: str) -> None:
+        """The server's callback for what moto does not authorize by resource: the admin may do anything,
+        a role session is checked against its role's policy (``_authorize``)."""
+        if principal_arn == getattr(self, "admin_arn", None):
+            return
+        role_arn = role_arn_of(principal_arn)
+        if role_arn is None:
+            raise LocalStackError(f"{principal_arn} is not a role session of the stack")
+        self._authorize(role_arn, action, resource)
+        if action == "sns:Publish" and resource != "*":
+            key_arn = self._topic_key(resource)
+            if key_arn:  # publishing to an encrypted topic needs the key too, as on AWS
+                self._authorize(role_arn, "kms:GenerateDataKey", key_arn)
+                self._authorize(role_arn, "kms:Decrypt", key_arn)
+
+    def _authorize(self, principal_role_arn: str, action: str, resource_arn: str) -> None:
+        """Allow or deny one call of a role on a resource moto does not check (raise to deny).
+
+        Everything is allowed here: this is where a policy evaluator of the role's deployed statements
+        plugs in (``LocalStack._authorize = ...`` or a subclass). It is called for the function roles' calls
+        that moto authorizes against ``*``, the state machine role's Lambda invocations and SNS publishes (and
+        the topic's KMS key), and the rule roles' ``states:StartExecution``.
+        """
+        return None
+
+    def _topic_key(self, topic_arn: str) -> str | None:
+        if topic_arn not in self._topic_keys:
+            key_id = None
+            try:
+                attributes = self.sns.get_topic_attributes(TopicArn=topic_arn)["Attributes"]
+                key_id = attributes.get("KmsMasterKeyId")
+            except ClientError:
+                key_id = None
+            if key_id and not key_id.startswith("arn:"):
+                key_id = f"arn:aws:kms:{self.region}:{self.account_id}:key/{key_id}"
+            self._topic_keys[topic_arn] = key_id
+        return self._topic_keys[topic_arn]
+
+    # -- seams for EventBridge's own rules -----------------------------------------------------------------
+    def _check_patterns(self) -> None:
+        """Refuse to start when a rule's event pattern is one EventBridge itself would reject."""
+        assert self.template is not None
+        try:
+            event_rules = importlib.import_module("p1_retrain.local.event_rules")
+        except ModuleNotFoundError as exc:
+            if exc.name != "p1_retrain.local.event_rules":
+                raise
+            return  # no checker of EventBridge's rules installed: moto's leniency applies
+
+        for logical_id, resource in self.template.resources_of_type("AWS::Events::Rule").items():
+            pattern = resource.get("Properties", {}).get("EventPattern")
+            if pattern is None:
+                continue
+            try:
+                event_rules.validate_pattern(_literal_pattern(pattern))
+            except event_rules.InvalidEventPattern as exc:
+                raise LocalStackError(
+                    f"{self.template_path.name}: rule {logical_id} has an event pattern "
+                    f"EventBridge rejects: {exc}"
+                ) from exc
+
+    def _rewrite_s3_event(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The event as S3 sends it to EventBridge: moto's carry a one-second ``time``, a constant
+        ``sequencer`` and ``eTag``; ``S3EventRewriter`` gives millisecond times, per-key increasing
+        sequencers and ``etag``, and rewrites a redelivered event identically."""
+        return self._s3_events.rewrite(event)
 
     # -- deployment -----------------------------------------------------------------------------------------
     def _pseudo_parameters(self) -> dict[str, Any]:
@@ -453,6 +595,7 @@ class LocalStack:
                     Targets=[{"Id": f"{EVENT_TARGET_ID}{index}", "Arn": queue_arn["Attributes"]["QueueArn"]}],
                 )
                 self.event_queues[url] = target["Arn"]
+                self._queue_targets[url] = target
                 self.rule_targets.setdefault(logical_id, []).append(target)
 
     def _subscribe_topics(self) -> None:
@@ -468,7 +611,7 @@ class LocalStack:
             )
             self._notification_queues[url] = topic_arn
 
-    def _start_runtime(self) -> None:
+    def _deployed_functions(self) -> list[DeployedFunction]:
         assert self.template is not None
         functions: list[DeployedFunction] = []
         for logical_id, source in self.template.functions.items():
@@ -480,28 +623,36 @@ class LocalStack:
                 key: str(value) for key, value in config.get("Environment", {}).get("Variables", {}).items()
             }
             environment.update(_runtime_environment(config, self.region))
+            overrides = self.function_overrides.get(logical_id, {})
             functions.append(
                 DeployedFunction(
                     name=name,
                     arn=config["FunctionArn"],
                     source=source,
                     environment=environment,
-                    timeout_seconds=int(config.get("Timeout") or 3),
-                    memory_mb=int(config.get("MemorySize") or 128),
+                    timeout_seconds=float(overrides.get("Timeout", config.get("Timeout") or 3)),
+                    memory_mb=int(overrides.get("MemorySize", config.get("MemorySize") or 128)),
+                    role_arn=config.get("Role", ""),
                 )
             )
-        self._capture.function_loggers |= {
-            function.environment.get("POWERTOOLS_SERVICE_NAME", "service_undefined") for function in functions
-        }
-        self._capture.install()
-        self.runtime = LambdaRuntime(functions, self._capture, namespace=f"local_{uuid.uuid4().hex[:8]}")
-        self.runtime.environments.install()
-        layer_dirs = self.template.layer_folders()
-        packages = layer_packages(layer_dirs) + self.template.managed_layer_packages()
-        self._modules = fresh_modules(packages, layer_dirs)
-        self._modules.__enter__()
-        self.runtime.load()
-        self._capture.rebind_console_handlers()
+        unknown = sorted(set(self.function_overrides) - set(self.template.functions))
+        if unknown:
+            raise LocalStackError(
+                f"function_overrides name no function of the template: {', '.join(unknown)}"
+            )
+        return functions
+
+    def _start_runtime(self, functions: list[DeployedFunction]) -> None:
+        assert self.template is not None
+        credentials = {}
+        for function in functions:
+            if function.role_arn not in self._role_credentials:
+                raise LocalStackError(f"function {function.name} has no role the stack could assume")
+            credentials[function.name] = self._role_credentials[function.role_arn]
+        self.runtime = LambdaRuntime(
+            functions, self.endpoint_url, self.region, credentials, self.template.layer_folders()
+        )
+        self.runtime.prepare()
 
     def _lambda_invoke_method(self):
         stack = self
@@ -539,28 +690,65 @@ class LocalStack:
         return answer.get("VersionId")
 
     def pump_events(self) -> list[str]:
-        """Start an execution for every event the template's rules delivered; return their ARNs."""
+        """Start an execution for every event the template's rules delivered, as the rule's role; return
+        their ARNs. An event the role may not deliver goes to the rule's dead-letter queue (and
+        ``undelivered``), as EventBridge does once its retries are spent."""
         from retrain_pipeline.naming import execution_name
 
         started: list[str] = []
-        for url, machine_arn in self.event_queues.items():
-            while True:
-                messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-                if not messages:
-                    break
-                for message in messages:
-                    event = self._s3_events.rewrite(json.loads(message["Body"]))
-                    bucket, key, version = source_of(event)
-                    name = execution_name(bucket, key, version or object_etag(event))
-                    arn = self._start_execution(machine_arn, name, json.dumps(event))
-                    self._track(arn, name, machine_arn, key, version)
-                    started.append(arn)
-                    self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        with self._pump_lock:
+            for url, machine_arn in self.event_queues.items():
+                target = self._queue_targets.get(url, {})
+                while True:
+                    answer = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+                    messages = answer.get("Messages", [])
+                    if not messages:
+                        break
+                    for message in messages:
+                        event = self._rewrite_s3_event(json.loads(message["Body"]))
+                        body = json.dumps(event)
+                        bucket, key, version = source_of(event)
+                        name = execution_name(bucket, key, version or object_etag(event))
+                        try:
+                            arn = self._start_execution(machine_arn, name, body, target.get("RoleArn"))
+                        except ClientError as exc:
+                            self._dead_letter(target, body, exc)
+                        else:
+                            self._track(arn, name, machine_arn, key, version)
+                            started.append(arn)
+                        self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
         return started
 
-    def _start_execution(self, machine_arn: str, name: str, body: str) -> str:
+    def _pump_forever(self) -> None:
+        while not self._stopping.wait(_PUMP_SECONDS):
+            try:
+                self.pump_events()
+            except Exception as exc:  # noqa: BLE001 - the pump keeps going; the next round retries
+                self.undelivered.append({"error": type(exc).__name__, "message": str(exc)})
+
+    def _dead_letter(self, target: dict[str, Any], body: str, exc: ClientError) -> None:
+        error = exc.response.get("Error", {})
+        record = {"target": target.get("Arn"), "error": error.get("Code"), "message": error.get("Message")}
+        self.undelivered.append(record)
+        queue_arn = (target.get("DeadLetterConfig") or {}).get("Arn")
+        if not queue_arn:
+            return
+        url = self.sqs.get_queue_url(QueueName=queue_arn.split(":")[-1])["QueueUrl"]
+        attributes = {
+            name: {"DataType": "String", "StringValue": str(value)}
+            for name, value in (("ERROR_CODE", error.get("Code")), ("ERROR_MESSAGE", error.get("Message")))
+            if value
+        }
+        self.sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=attributes)
+
+    def _start_execution(self, machine_arn: str, name: str, body: str, role_arn: str | None = None) -> str:
+        sfn = self.sfn
+        if role_arn:
+            if role_arn not in self._role_clients:
+                self._role_clients[role_arn] = self.client("stepfunctions", self._credentials_of(role_arn))
+            sfn = self._role_clients[role_arn]
         try:
-            answer = self.sfn.start_execution(stateMachineArn=machine_arn, name=name, input=body)
+            answer = sfn.start_execution(stateMachineArn=machine_arn, name=name, input=body)
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
                 raise
@@ -636,8 +824,8 @@ class LocalStack:
         return events
 
     def _stop_executions(self) -> None:
-        """Abort what still runs and wait for the execution threads, so none outlives the mock."""
-        if self._mock is None:
+        """Abort what still runs and wait for the execution threads, so none outlives the server."""
+        if not self.state_machines or not self.admin_credentials:
             return
         from moto.stepfunctions.parser.utils import TMP_THREADS
 
@@ -667,10 +855,10 @@ class LocalStack:
 
     def logs(self) -> list[str]:
         """Every line the handlers wrote (Powertools logs, metrics, prints, the API client's HTTP log)."""
-        return [line.text for line in self._capture.lines()]
+        return [line.text for line in self.log_lines()]
 
     def log_lines(self) -> list[LogLine]:
-        return self._capture.lines()
+        return self.runtime.lines() if self.runtime is not None else []
 
     def notifications(self) -> list[dict[str, Any]]:
         """Every SNS message published to the stack's topics so far: ``{"topic_arn", "subject", "message"}``
@@ -767,3 +955,15 @@ def _empty_zip() -> bytes:
     with zipfile.ZipFile(buffer, "w"):
         pass
     return buffer.getvalue()
+
+
+def _literal_pattern(node: Any) -> Any:
+    """An event pattern with CloudFormation intrinsics (``Ref`` of the bucket, ...) replaced by a literal
+    string: what is checked is the pattern's shape."""
+    if isinstance(node, list):
+        return [_literal_pattern(item) for item in node]
+    if isinstance(node, dict):
+        if len(node) == 1 and (next(iter(node)) == "Ref" or next(iter(node)).startswith("Fn::")):
+            return "resolved-at-deployment"
+        return {key: _literal_pattern(value) for key, value in node.items()}
+    return node

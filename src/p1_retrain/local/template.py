@@ -182,7 +182,7 @@ def prepare(sam: dict[str, Any], template_path: Path) -> tuple[dict[str, Any], L
             local.functions[name] = source
             properties.pop("CodeUri", None)
             relative = source.module_path.relative_to(base) if source.module_path.is_relative_to(base) else ""
-            properties["InlineCode"] = f"# runs in-process from {relative or source.module_path.name}"
+            properties["InlineCode"] = f"# runs in a local worker from {relative or source.module_path.name}"
         elif resource_type == SERVERLESS_LAYER:
             local.layers.append(name)
             properties["ContentUri"] = {"Bucket": ARTIFACT_BUCKET, "Key": f"{name}.zip"}
