@@ -218,12 +218,12 @@ def test_each_function_has_a_log_group_with_retention(sam_template, logical_id):
 
 def test_layer_builds_for_arm64_python313(sam_template):
     layer = sam_template["Resources"]["PredictionOneLayer"]
-    assert layer["Properties"]["ContentUri"] == "layers/prediction_one/"
+    assert layer["Properties"]["ContentUri"] == "layers/pipeline/"
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
     assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
     assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
     for package in ("prediction_one", "retrain_pipeline"):
-        assert (ROOT / "layers" / "prediction_one" / package / "__init__.py").is_file()
+        assert (ROOT / "layers" / "pipeline" / package / "__init__.py").is_file()
 
 
 def test_bucket_is_private_encrypted_versioned_and_emits_events(sam_template):
