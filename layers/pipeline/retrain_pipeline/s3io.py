@@ -6,12 +6,15 @@
   PutObject when the whole file fits in one part, ``abort()`` on error.
 - ``S3RangeReader`` / ``zip_entries``: a seekable reader over ranged GETs, so ``zipfile`` reads a zip's
   central directory straight from S3 without downloading the archive.
+- ``object_exists``, ``write_json`` / ``read_json``: small objects (summaries, failure records).
 """
 
 from __future__ import annotations
 
 import io
+import json
 import zipfile
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
@@ -234,3 +237,16 @@ def object_exists(s3: Any, bucket: str, key: str) -> bool:
     answers "missing" where a HEAD or GET without the unscoped permission would answer 403."""
     listed = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
     return any(item.get("Key") == key for item in listed.get("Contents", []))
+
+
+def write_json(s3: Any, bucket: str, key: str, document: Mapping[str, Any]) -> None:
+    s3.put_object(
+        Bucket=bucket,
+        Key=key,
+        Body=json.dumps(document, indent=2, ensure_ascii=False).encode(),
+        ContentType="application/json",
+    )
+
+
+def read_json(s3: Any, bucket: str, key: str) -> dict[str, Any]:
+    return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())

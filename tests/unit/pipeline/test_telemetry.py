@@ -37,7 +37,7 @@ def library_loggers() -> Iterator[None]:
 
 def test_library_logs_are_routed_only_inside_lambda(library_loggers: None) -> None:
     import prediction_one.http  # noqa: F401
-    import retrain_pipeline.retrain  # noqa: F401 - registers the library loggers
+    import retrain_pipeline.retrain_steps  # noqa: F401 - registers the library loggers
 
     logger = Logger(service="telemetry-probe")
     assert route_library_logs(logger, {}) is False

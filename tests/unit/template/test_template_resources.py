@@ -16,10 +16,11 @@ FUNCTIONS = {
     "ArchiveFunction": "archive",
     "SwitchModelFunction": "switch_model",
     "RecordFailureFunction": "record_failure",
+    "StartWatchFunction": "start_watch",
     "CheckTrainingFunction": "check_training",
     "ArchiveTrainingFunction": "archive_training",
 }
-TRAIN_WATCH_FUNCTIONS = ("CheckTrainingFunction", "ArchiveTrainingFunction")
+TRAIN_WATCH_FUNCTIONS = ("StartWatchFunction", "CheckTrainingFunction", "ArchiveTrainingFunction")
 RETRAIN_FUNCTIONS = tuple(name for name in FUNCTIONS if name not in TRAIN_WATCH_FUNCTIONS)
 BUCKET_ARN = "DataBucket.Arn"
 BUCKET = {"Fn::GetAtt": ["DataBucket", "Arn"]}
@@ -51,13 +52,14 @@ EXPECTED_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
         ("s3:ListBucket", "bucket"),  # limited to results/*: a missing summary.json reads as missing
     },
     "RecordFailureFunction": {("s3:PutObject", "s3:failed/*")},
-    "CheckTrainingFunction": {
+    "StartWatchFunction": {
         ("s3:GetObject", "s3:training/*"),
         ("s3:GetObjectVersion", "s3:training/*"),
         ("s3:ListBucket", "bucket"),  # limited to training/*: which encoding of the event's key exists
         ("secretsmanager:GetSecretValue", "secret"),
         *((action, "table") for action in TABLE_WRITE),
     },
+    "CheckTrainingFunction": {("secretsmanager:GetSecretValue", "secret")},
     "ArchiveTrainingFunction": {
         ("secretsmanager:GetSecretValue", "secret"),
         ("s3:PutObject", "s3:results/*/training/*"),
