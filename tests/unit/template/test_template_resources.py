@@ -162,6 +162,23 @@ def test_every_documented_setting_reaches_the_functions(sam_template, globals_fu
             )
 
 
+def test_the_code_falls_back_to_the_templates_metrics_namespace(globals_function):
+    from retrain_pipeline.telemetry import DEFAULT_NAMESPACE
+
+    assert globals_function["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"] == DEFAULT_NAMESPACE
+
+
+@pytest.mark.parametrize(("logical_id", "folder"), FUNCTIONS.items())
+def test_each_handler_is_its_steps_logic_only(logical_id, folder):
+    """Logger, tracer, metrics, deadline and error reporting come from ``step_handler``: a handler module
+    holds no Powertools set-up of its own and names its step by the shared constant."""
+    text = (ROOT / "functions" / folder / "app.py").read_text(encoding="utf-8")
+    assert "@step_handler(" in text, folder
+    for setup in ("Logger(", "Tracer(", "Metrics(", "new_tracer", "new_metrics", "publish(", "reported("):
+        assert setup not in text, f"{folder}: {setup}"
+    assert not re.search(r'@step_handler\(\s*"', text), f"{folder}: a step name literal"
+
+
 def test_resource_settings_name_the_stack_resources(globals_function):
     variables = globals_function["Environment"]["Variables"]
     assert variables["DATA_BUCKET"] == {"Ref": "DataBucket"}
