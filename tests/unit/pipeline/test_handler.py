@@ -66,7 +66,6 @@ def test_the_step_runs_inside_the_deadline_and_its_output_metrics_and_log_come_o
     assert seen["budget"] is not None and 0 < seen["budget"] <= 60 - deadline.SAFETY_SECONDS
     emf = [line for line in _lines(capsys.readouterr().out) if "_aws" in line]
     assert [line["FilesAccepted"] for line in emf] == [[1.0]]
-    assert emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Probe"
     done = next(line for line in _lines(logs.getvalue()) if line.get("message") == "Probe done")
     assert (done["thing"], done["correlation_id"]) == (1, "j-1")
 
