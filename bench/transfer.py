@@ -11,6 +11,7 @@ size and sampled byte ranges of what landed in S3.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import shutil
 import statistics
@@ -77,10 +78,10 @@ def _memory(function: str) -> int:
 
 
 def part_size() -> int:
-    """The archive's part size, read from the code: the curl reference cuts the same parts."""
-    from retrain_pipeline.s3io import PART_SIZE
+    """The archive writer's first part size, read from the code: the curl reference cuts the same parts."""
+    from retrain_pipeline.s3io import S3MultipartWriter
 
-    return PART_SIZE
+    return int(inspect.signature(S3MultipartWriter).parameters["part_size"].default)
 
 
 def _now() -> datetime:

@@ -17,7 +17,7 @@ from prediction_one import errors as p1_errors
 
 from retrain_pipeline.keys import SUMMARY_NAME
 from retrain_pipeline.polling import iso
-from retrain_pipeline.s3io import upload_stream, zip_entries
+from retrain_pipeline.s3io import S3MultipartWriter, zip_entries
 from retrain_pipeline.source import SourceObject
 
 logger = logging.getLogger(__name__)
@@ -47,22 +47,25 @@ def download_to_s3(
     log_extra: Mapping[str, str],
 ) -> tuple[str, str, int]:
     """Ask for a fresh presigned URL right before streaming it into S3 (multipart); on an expired URL ask
-    for another once (the transfer manager aborts what the failed one began). Returns the result's file
-    name, its S3 key and its size."""
+    for another once. Returns the result's file name, its S3 key and its size."""
     for attempt in (1, 2):
         url = fresh_url()
         name = result_filename(url)
         key = key_for(name)
         content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        writer = S3MultipartWriter(s3, bucket, key, content_type=content_type)
         try:
-            size = upload_stream(
-                s3, bucket, key, lambda sink, url=url: client.download(url, sink), content_type=content_type
-            )
+            size = client.download(url, writer)
+            writer.close()
         except p1_errors.UrlExpired:
+            writer.abort()
             if attempt == 2:
                 raise
             logger.info("Result URL expired; asking for a fresh one", extra=dict(log_extra))
             continue
+        except BaseException:
+            writer.abort()
+            raise
         return name, key, size
     raise AssertionError("unreachable: the second attempt returns or raises")
 

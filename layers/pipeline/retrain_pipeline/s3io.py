@@ -2,8 +2,8 @@
 
 - ``open_source``: a GetObject body that reports its length, so the upload PUT carries Content-Length
   without reading the file into memory or onto disk.
-- ``upload_stream``: a download written into S3 by boto3's transfer manager (``upload_fileobj``), in
-  constant memory: one PutObject when it fits in one part, else a multipart upload, aborted on error.
+- ``S3MultipartWriter``: a write-only sink for downloads; parts of 8 MiB growing to 64 MiB, a single
+  PutObject when the whole file fits in one part, ``abort()`` on error.
 - ``S3RangeReader`` / ``zip_entries``: a seekable reader over ranged GETs, so ``zipfile`` reads a zip's
   central directory straight from S3 without downloading the archive.
 - ``object_exists``, ``write_json`` / ``read_json``: small objects (summaries, failure records).
@@ -13,22 +13,17 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import zipfile
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from types import TracebackType
 from typing import Any
 
-from boto3.s3.transfer import TransferConfig, create_transfer_manager
-
 MIB = 1024 * 1024
-# Uploads of a download (the Archive steps): 8 MiB parts (10,000 parts: up to 78 GiB), two in flight, two
-# more read ahead, one download chunk waiting in the pipe. Measured by `make bench` (transfer): see
-# docs/development.md for the figures.
-PART_SIZE = 8 * MIB
-UPLOAD_THREADS = 2
-IN_MEMORY_PARTS = 2
-PIPE_CAPACITY = 8 * MIB
+MIN_PART_SIZE = 8 * MIB
+MAX_PART_SIZE = 64 * MIB
+S3_MIN_PART_SIZE = 5 * MIB
+S3_MAX_PARTS = 10_000
+PARTS_PER_SIZE_STEP = 1_000
 RANGE_BLOCK_SIZE = 64 * 1024
 
 
@@ -74,142 +69,105 @@ def open_source(s3: Any, bucket: str, key: str, version_id: str | None = None) -
     return S3ObjectStream(response["Body"], int(response["ContentLength"]))
 
 
-class UploadStopped(Exception):
-    """Raised to the transfer manager's reader once the upload itself has failed (never to the caller)."""
+def part_size_for(part_number: int, base: int = MIN_PART_SIZE) -> int:
+    """Part size for a 1-based part number: doubles every 1,000 parts, capped at 64 MiB."""
+    return min(MAX_PART_SIZE, base * 2 ** ((part_number - 1) // PARTS_PER_SIZE_STEP))
 
 
-class _Pipe:
-    """Bytes written by one thread and read by another, at most ``capacity`` bytes held in between.
+class S3MultipartWriter:
+    """Write bytes to one S3 object; ``close()`` completes it, ``abort()`` discards it."""
 
-    The Prediction One client pushes a download into a writer; boto3's transfer manager pulls what it
-    uploads from a file object: the pipe joins the two. ``close(error)`` ends the stream (the reader sees
-    ``error`` once the bytes before it are read); ``cancel(error)`` makes the writer's next ``write`` raise
-    it (the upload failed, nothing more will be read)."""
-
-    def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._chunks: deque[bytes] = deque()
-        self._held = 0
+    def __init__(
+        self,
+        s3: Any,
+        bucket: str,
+        key: str,
+        *,
+        content_type: str = "application/octet-stream",
+        part_size: int = MIN_PART_SIZE,
+    ) -> None:
+        if part_size < S3_MIN_PART_SIZE:
+            raise ValueError(f"part_size must be at least {S3_MIN_PART_SIZE} bytes (S3's minimum part size)")
+        self._s3 = s3
+        self.bucket = bucket
+        self.key = key
+        self._content_type = content_type
+        self._base_part_size = part_size
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
         self._closed = False
-        self._error: BaseException | None = None
-        self._cancelled: BaseException | None = None
-        self._stopped: Callable[[], bool] = lambda: False
-        self._changed = threading.Condition()
-
-    def stop_when(self, stopped: Callable[[], bool]) -> None:
-        """Make ``read`` fail once ``stopped()`` is true (the upload failed: stop reading the download)."""
-        self._stopped = stopped
+        self.bytes_written = 0
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
-        chunk = bytes(data)
-        with self._changed:
-            while self._held >= self._capacity and self._cancelled is None:
-                self._changed.wait()
-            if self._closed:
-                raise ValueError("write after close")
-            if self._cancelled is not None:
-                raise self._cancelled
-            self._chunks.append(chunk)
-            self._held += len(chunk)
-            self._changed.notify_all()
-        return len(chunk)
+        if self._closed:
+            raise ValueError(f"write to s3://{self.bucket}/{self.key} after close")
+        self._buffer += data
+        self.bytes_written += len(data)
+        while len(self._buffer) >= self._next_part_size():
+            size = self._next_part_size()
+            part = bytes(memoryview(self._buffer)[:size])  # one copy, not two
+            del self._buffer[:size]
+            self._upload_part(part)
+        return len(data)
 
-    def read(self, size: int = -1) -> bytes:
-        if self._stopped():
-            raise UploadStopped("the upload failed; the rest of the stream is not read")
-        pieces: list[bytes] = []
-        wanted = size if size is not None and size >= 0 else None
-        got = 0
-        with self._changed:
-            while wanted is None or got < wanted:
-                while not self._chunks and not self._closed:
-                    self._changed.wait()
-                if not self._chunks:  # closed and drained
-                    if self._error is not None and not pieces:
-                        raise self._error
-                    break
-                chunk = self._chunks.popleft()
-                if wanted is not None and got + len(chunk) > wanted:
-                    keep = wanted - got
-                    self._chunks.appendleft(chunk[keep:])
-                    chunk = chunk[:keep]
-                self._held -= len(chunk)
-                pieces.append(chunk)
-                got += len(chunk)
-                self._changed.notify_all()
-        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+    def _next_part_size(self) -> int:
+        return part_size_for(len(self._parts) + 1, self._base_part_size)
 
-    def close(self, error: BaseException | None = None) -> None:
-        with self._changed:
-            self._closed = True
-            self._error = error
-            self._changed.notify_all()
+    def _upload_part(self, data: bytes) -> None:
+        if self._upload_id is None:
+            created = self._s3.create_multipart_upload(
+                Bucket=self.bucket, Key=self.key, ContentType=self._content_type
+            )
+            self._upload_id = created["UploadId"]
+        number = len(self._parts) + 1
+        if number > S3_MAX_PARTS:
+            raise ValueError(f"s3://{self.bucket}/{self.key} would need more than {S3_MAX_PARTS} parts")
+        answer = self._s3.upload_part(
+            Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=data
+        )
+        self._parts.append({"PartNumber": number, "ETag": answer["ETag"]})
 
-    def cancel(self, error: BaseException) -> None:
-        with self._changed:
-            self._cancelled = error
-            self._chunks.clear()
-            self._held = 0
-            self._changed.notify_all()
+    def close(self) -> None:
+        """Finish the object (a single PutObject if no part was needed)."""
+        if self._closed:
+            return
+        if self._upload_id is None:
+            self._s3.put_object(
+                Bucket=self.bucket, Key=self.key, Body=bytes(self._buffer), ContentType=self._content_type
+            )
+        else:
+            if self._buffer:
+                self._upload_part(bytes(self._buffer))
+            self._s3.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=self._upload_id,
+                MultipartUpload={"Parts": self._parts},
+            )
+        self._buffer = bytearray()
+        self._closed = True
 
+    def abort(self) -> None:
+        """Discard everything written; safe to call more than once."""
+        self._buffer = bytearray()
+        if self._upload_id is not None and not self._closed:
+            self._s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id)
+        self._closed = True
 
-def transfer_config() -> TransferConfig:
-    """boto3's transfer manager, sized for a Lambda of 128 MiB: parts of PART_SIZE, UPLOAD_THREADS of them
-    in flight, at most IN_MEMORY_PARTS read ahead (what bounds the memory of a non-seekable upload)."""
-    config = TransferConfig(
-        multipart_threshold=PART_SIZE,
-        multipart_chunksize=PART_SIZE,
-        max_concurrency=UPLOAD_THREADS,
-        preferred_transfer_client="classic",  # s3transfer, whatever else is installed
-    )
-    config.max_in_memory_upload_chunks = IN_MEMORY_PARTS  # s3transfer's setting; boto3 does not expose it
-    return config
+    def __enter__(self) -> S3MultipartWriter:
+        return self
 
-
-def upload_stream(
-    s3: Any,
-    bucket: str,
-    key: str,
-    produce: Callable[[_Pipe], int],
-    *,
-    content_type: str = "application/octet-stream",
-) -> int:
-    """Upload what ``produce(writer)`` writes (it returns the byte count) to one S3 object, in constant
-    memory, with boto3's transfer manager (as ``upload_fileobj``): a single PutObject when it fits in one
-    part, else a multipart upload that the transfer manager aborts when anything fails. An error of
-    ``produce`` is raised unchanged, and so is one of the upload (the writer's next ``write`` raises it)."""
-    pipe = _Pipe(PIPE_CAPACITY)
-    failed: list[BaseException] = []
-
-    def upload() -> None:
-        # What ``s3.upload_fileobj(pipe, bucket, key, ExtraArgs, Config)`` does, keeping its future: the
-        # transfer manager reads a non-seekable stream to its end even after a part failed, so the pipe
-        # asks the future whether the upload is still alive before each read.
-        try:
-            with create_transfer_manager(s3, transfer_config()) as manager:
-                future = manager.upload(pipe, bucket, key, extra_args={"ContentType": content_type})
-                pipe.stop_when(future.done)
-                future.result()
-        except BaseException as error:  # noqa: BLE001 - handed to the writer's thread, raised there
-            failed.append(error)
-            pipe.cancel(error)
-
-    uploader = threading.Thread(target=upload, name=f"upload s3://{bucket}/{key}", daemon=True)
-    uploader.start()
-    try:
-        size = produce(pipe)
-    except BaseException as error:
-        pipe.close(error)  # the transfer manager reads the error, aborts and stops
-        uploader.join()
-        raise
-    pipe.close()
-    uploader.join()
-    if failed:
-        raise failed[0]
-    return size
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
 
 class S3RangeReader(io.RawIOBase):

@@ -7,20 +7,16 @@ import zipfile
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
-from retrain_pipeline import s3io
 from retrain_pipeline.s3io import (
-    IN_MEMORY_PARTS,
+    MAX_PART_SIZE,
     MIB,
-    PART_SIZE,
+    MIN_PART_SIZE,
+    S3MultipartWriter,
     S3RangeReader,
     open_source,
-    transfer_config,
-    upload_stream,
+    part_size_for,
     zip_entries,
 )
-
-S3_MIN_PART_SIZE = 5 * MIB
 
 BUCKET = "data-bucket"
 
@@ -38,72 +34,48 @@ def test_source_stream_reports_length_and_reads_the_version(s3: Any) -> None:
         assert latest.read() == b"second"
 
 
-def test_parts_are_within_s3s_limits() -> None:
-    config = transfer_config()
-    assert config.multipart_chunksize == PART_SIZE >= S3_MIN_PART_SIZE
-    assert config.multipart_threshold == PART_SIZE  # one PutObject when the whole file fits in one part
-    assert 10_000 * PART_SIZE >= 64 * 1024 * MIB  # S3's 10,000 parts hold any result a Lambda can move
-    assert config.max_in_memory_upload_chunks == IN_MEMORY_PARTS  # what bounds the memory
-
-
-def _writes(*pieces: bytes | memoryview, then: BaseException | None = None) -> Any:
-    def produce(writer: Any) -> int:
-        for piece in pieces:
-            writer.write(piece)
-        if then is not None:
-            raise then
-        return sum(len(piece) for piece in pieces)
-
-    return produce
+def test_part_sizes_grow_and_cap() -> None:
+    assert part_size_for(1) == MIN_PART_SIZE
+    assert part_size_for(1000) == MIN_PART_SIZE
+    assert part_size_for(1001) == 2 * MIN_PART_SIZE
+    assert part_size_for(9999) == MAX_PART_SIZE
 
 
 def test_small_file_is_one_put(s3: Any) -> None:
-    written = upload_stream(s3, BUCKET, "results/x/small.bin", _writes(b"abc", memoryview(b"def")))
-    assert written == 6
+    with S3MultipartWriter(s3, BUCKET, "results/x/small.bin") as writer:
+        writer.write(b"abc")
+        writer.write(memoryview(b"def"))
+    assert writer.bytes_written == 6
     assert s3.get_object(Bucket=BUCKET, Key="results/x/small.bin")["Body"].read() == b"abcdef"
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
 
 
-def test_large_file_goes_in_parts(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(s3io, "PART_SIZE", 5 * MIB)
+def test_large_file_goes_in_parts(s3: Any) -> None:
     data = bytes(range(256)) * (4 * 1024 * 11)  # 11 MiB
-    step = 1024 * 1024 + 7
-    pieces = [data[start : start + step] for start in range(0, len(data), step)]
-    upload_stream(s3, BUCKET, "results/x/large.bin", _writes(*pieces), content_type="application/zip")
+    with S3MultipartWriter(s3, BUCKET, "results/x/large.bin", part_size=5 * MIB) as writer:
+        for start in range(0, len(data), 1024 * 1024 + 7):
+            writer.write(data[start : start + 1024 * 1024 + 7])
     got = s3.get_object(Bucket=BUCKET, Key="results/x/large.bin")
     assert got["Body"].read() == data
     assert got["ETag"].strip('"').endswith("-3")  # three parts: 5 + 5 + 1 MiB
-    assert got["ContentType"] == "application/zip"
 
 
-def test_error_aborts_the_upload(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(s3io, "PART_SIZE", 5 * MIB)
-    sinks: list[Any] = []
-
-    def produce(writer: Any) -> int:
-        sinks.append(writer)
+def test_error_aborts_the_upload(s3: Any) -> None:
+    with (
+        pytest.raises(RuntimeError, match="broken"),
+        S3MultipartWriter(s3, BUCKET, "results/x/broken.bin", part_size=5 * MIB) as writer,
+    ):
         writer.write(b"x" * (6 * MIB))
         raise RuntimeError("broken download")
-
-    with pytest.raises(RuntimeError, match="broken"):
-        upload_stream(s3, BUCKET, "results/x/broken.bin", produce)
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="results/x/broken.bin")
     with pytest.raises(ValueError, match="after close"):
-        sinks[0].write(b"more")
+        writer.write(b"more")
 
 
-def test_an_upload_failure_stops_the_download_with_s3s_error(s3: Any) -> None:
-    writes: list[int] = []
-
-    def produce(writer: Any) -> int:
-        for _ in range(64):  # far more than the pipe and the transfer manager hold
-            writes.append(writer.write(b"y" * MIB))
-        return 64 * MIB
-
-    with pytest.raises(ClientError, match="NoSuchBucket"):
-        upload_stream(s3, "no-such-bucket", "results/x/lost.bin", produce)
-    assert len(writes) < 64  # the download stopped at the failure, it did not run to its end
+def test_part_size_below_s3_minimum_is_refused(s3: Any) -> None:
+    with pytest.raises(ValueError, match="at least"):
+        S3MultipartWriter(s3, BUCKET, "k", part_size=1024)
 
 
 def _zip(names: list[str], padding: int = 0) -> bytes:
