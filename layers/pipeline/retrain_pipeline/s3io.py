@@ -75,7 +75,15 @@ def part_size_for(part_number: int, base: int = MIN_PART_SIZE) -> int:
 
 
 class S3MultipartWriter:
-    """Write bytes to one S3 object; ``close()`` completes it, ``abort()`` discards it."""
+    """Write bytes to one S3 object; ``close()`` completes it, ``abort()`` discards it.
+
+    Kept instead of boto3's transfer manager on purpose. The Prediction One client pushes a download into
+    a writer, while ``upload_fileobj`` pulls from a file object: with a pipe between the two threads,
+    8 MiB parts, ``max_concurrency=2`` and two parts read ahead, ``make bench`` (transfer, a 1 GiB result)
+    measured the Archive step at 143.4 MiB peak RSS against 126.6 MiB for this writer, over the 128 MiB
+    the step must stay within (throughput was no obstacle: 1.49x curl's against 0.94x, on a loaded
+    machine). The transfer manager also reads a non-seekable stream to its end after a part has failed.
+    """
 
     def __init__(
         self,
