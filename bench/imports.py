@@ -17,7 +17,7 @@ from typing import Any
 from bench.procs import ROOT, BenchError, bounded, child_env
 
 FUNCTIONS = ROOT / "functions"
-LAYER = ROOT / "layers" / "prediction_one"
+LAYER = ROOT / "layers" / "pipeline"
 
 _PROBE = """
 import importlib.util, sys, time

@@ -9,32 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from prediction_one.deadline import invocation_deadline
-from retrain_pipeline.telemetry import new_metrics, new_tracer, publish, reported, route_library_logs, unwrap
-from retrain_pipeline.training import ARCHIVE_STEP, archive_training_step
-
-logger = Logger()
-tracer = new_tracer()
-metrics = new_metrics()
-route_library_logs(logger)
+from retrain_pipeline.handler import step_handler
+from retrain_pipeline.step import ARCHIVE_TRAINING, StepOutput
+from retrain_pipeline.telemetry import unwrap
+from retrain_pipeline.training_steps import archive_training_step
 
 
-@logger.inject_lambda_context(correlation_id_path="training.external_process_id")
-@tracer.capture_lambda_handler(capture_response=False)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    with reported(logger, ARCHIVE_STEP), invocation_deadline(context):
-        result = archive_training_step(
-            event.get("source"),
-            unwrap(event, "training"),
-            unwrap(event, "poll"),
-            unwrap(event, "execution_id"),
-        )
-    publish(metrics, result.metrics)
-    output = result.output
-    logger.info(
-        "Training results already archived" if output["already_archived"] else "Training results archived",
-        extra={"result_key": output["result_key"], "size": output["size"]},
+@step_handler(ARCHIVE_TRAINING, correlation_id_path="training.external_process_id")
+def lambda_handler(event: dict[str, Any], context: Any) -> StepOutput:
+    return archive_training_step(
+        event.get("source"), unwrap(event, "training"), unwrap(event, "poll"), unwrap(event, "execution_id")
     )
-    return output

@@ -32,7 +32,7 @@ def test_template_functions_state_machines_and_layers_are_found():
     retrain = local.state_machines["RetrainStateMachine"]
     assert "${UploadFunctionArn}" in retrain.definition
     assert set(retrain.substitutions) >= {"UploadFunctionArn", "NotificationTopicArn"}
-    assert local.layer_folders() == [ROOT / "layers" / "prediction_one"]
+    assert local.layer_folders() == [ROOT / "layers" / "pipeline"]
     assert local.managed_layer_packages() == ["aws_lambda_powertools"]
     functions = local.resources_of_type("AWS::Lambda::Function")
     assert all("ZipFile" in body["Properties"]["Code"] for body in functions.values())

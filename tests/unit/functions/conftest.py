@@ -18,7 +18,8 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
-from retrain_pipeline import idempotency, retrain
+from retrain_pipeline import aws, idempotency
+from retrain_pipeline.handler import telemetry as handler_telemetry
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -213,7 +214,7 @@ def stack(emulator: Any, load_app: Any, monkeypatch: pytest.MonkeyPatch) -> Iter
     for name in ("AWS_PROFILE", "AUTO_SWITCH", "ALLOWED_EXTENSIONS", "JOB_DEADLINE_HOURS"):
         monkeypatch.delenv(name, raising=False)
     parameters.clear_caches()
-    retrain.aws_client.cache_clear()
+    aws.aws_client.cache_clear()
     idempotency.persistence.cache_clear()
     # Import the handlers now, before capsys/capfd swap sys.stdout: their loggers keep the stream they
     # were created with, and a per-test stream would be closed under every later test.
@@ -223,19 +224,20 @@ def stack(emulator: Any, load_app: Any, monkeypatch: pytest.MonkeyPatch) -> Iter
     with mock_aws():
         yield Stack(emulator, load_app)
     parameters.clear_caches()
-    retrain.aws_client.cache_clear()
+    aws.aws_client.cache_clear()
     idempotency.persistence.cache_clear()
 
 
 @pytest.fixture
 def logs(load_app: Any) -> Iterator[io.StringIO]:
     """Every log line of handlers, pipeline, client and urllib3 (DEBUG), formatted as in Lambda."""
-    app = load_app("upload")
+    load_app("upload")
+    logger = handler_telemetry().logger  # the handlers' logger
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(app.logger.registered_formatter)
+    handler.setFormatter(logger.registered_formatter)
     handler.setLevel(logging.DEBUG)
-    names = (app.logger.name, "retrain_pipeline", "prediction_one", "urllib3")
+    names = (logger.name, "retrain_pipeline", "prediction_one", "urllib3")
     saved = {}
     for name in names:
         target = logging.getLogger(name)

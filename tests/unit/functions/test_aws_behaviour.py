@@ -10,7 +10,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
-from retrain_pipeline import retrain
+from retrain_pipeline import retrain_steps
 from retrain_pipeline.errors import KeyOutsidePrefix, SourceObjectNotFound
 
 # Keys the pipeline writes itself, and other prefixes: Upload must never act on them.
@@ -115,13 +115,13 @@ def test_a_missing_summary_does_not_turn_a_switched_model_into_a_failed_run(
     state = stack.wait_finished(stack.upload(stack.put("incoming/demo/s.csv", stack.csv_bytes())))
     state = stack.archive(state)
     stack.s3.delete_object(Bucket=stack.bucket, Key=state["archive"]["summary_key"])
-    real = retrain.aws_client
+    real = retrain_steps.aws_client
 
     def aws_like(name: str) -> Any:
         return AwsLikeS3(real(name)) if name == "s3" else real(name)
 
     aws_like.cache_clear = real.cache_clear  # type: ignore[attr-defined]
-    monkeypatch.setattr(retrain, "aws_client", aws_like)
+    monkeypatch.setattr(retrain_steps, "aws_client", aws_like)
     state = stack.switch(state)
     assert state["switch"]["switched"] is True
     assert len(stack.emulator.admin.switches()) == 1
@@ -138,7 +138,7 @@ def test_the_summary_existence_check_is_a_listing_not_a_get() -> None:
             {"KeyCount": 0},
             {"Bucket": "b", "Prefix": "results/m/j/summary.json", "MaxKeys": ANY},
         )
-        retrain._record_switch(s3, "b", "results/m/j/summary.json", {"switched": True})
+        retrain_steps._record_switch(s3, "b", "results/m/j/summary.json", {"switched": True})
         stub.assert_no_pending_responses()
 
 

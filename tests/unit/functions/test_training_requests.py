@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from retrain_pipeline import idempotency, training
+from retrain_pipeline import idempotency, keys
 from retrain_pipeline.errors import BadTrainingRequest, FolderMarker, KeyOutsideModelFolder
 
 WATCHER = "arn:aws:states:us-east-1:123456789012:execution:TrainWatch-Ab12:"
@@ -17,7 +17,7 @@ WATCHER = "arn:aws:states:us-east-1:123456789012:execution:TrainWatch-Ab12:"
 @pytest.fixture
 def watch(stack: Any) -> Iterator[Any]:
     # Import the handlers before capsys/capfd swap sys.stdout (their loggers keep the stream they start with).
-    for name in ("check_training", "archive_training"):
+    for name in ("start_watch", "check_training", "archive_training"):
         stack.load_app(name)
     idempotency.persistence.cache_clear()
     yield stack
@@ -26,7 +26,7 @@ def watch(stack: Any) -> Iterator[Any]:
 
 def start(stack: Any, request: Any, execution_id: str | None = None) -> dict[str, Any]:
     execution_id = execution_id or stack.execution_arn()
-    return stack.invoke("check_training", {"request": request, "execution_id": execution_id})
+    return stack.invoke("start_watch", {"request": request, "execution_id": execution_id})
 
 
 def failed_start(stack: Any, request: Any) -> tuple[dict[str, Any], BaseException]:
@@ -155,8 +155,8 @@ def test_bad_direct_inputs_are_refused(watch: Any, payload: dict[str, Any], frag
     ],
 )
 def test_process_ids_become_one_key_segment(process_id: str, segment: str) -> None:
-    assert training.key_segment(process_id) == segment
-    assert training.summary_key("demo", process_id) == f"results/demo/training/{segment}/summary.json"
+    assert keys.key_segment(process_id) == segment
+    assert keys.training_summary_key("demo", process_id) == f"results/demo/training/{segment}/summary.json"
 
 
 # Failure records (RecordFailure, shared with the retrain workflow)

@@ -46,7 +46,7 @@ class Watch:
 
     def start(self, request: Any, execution_id: str | None = None) -> dict[str, Any]:
         execution_id = execution_id or self.stack.execution_arn()
-        return self.stack.invoke("check_training", {"request": request, "execution_id": execution_id})
+        return self.stack.invoke("start_watch", {"request": request, "execution_id": execution_id})
 
     def check(self, state: dict[str, Any]) -> dict[str, Any]:
         state["poll"] = self.stack.invoke(
@@ -70,7 +70,7 @@ class Watch:
 @pytest.fixture
 def watch(stack: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Watch]:
     # Import the handlers before capsys/capfd swap sys.stdout (their loggers keep the stream they start with).
-    for name in ("check_training", "archive_training"):
+    for name in ("start_watch", "check_training", "archive_training"):
         stack.load_app(name)
     idempotency.persistence.cache_clear()
     yield Watch(stack, monkeypatch)
@@ -354,6 +354,6 @@ def test_no_secret_in_logs_states_or_records(
 
 def test_a_bare_request_is_accepted_for_local_invocation(watch: Watch) -> None:
     process_id = watch.training()
-    state = watch.stack.invoke("check_training", {"model": "demo", "external_process_id": process_id})
+    state = watch.stack.invoke("start_watch", {"model": "demo", "external_process_id": process_id})
     assert state["training"]["external_process_id"] == process_id
     assert state["execution_id"].startswith("invocation:")

@@ -83,7 +83,7 @@ def main() -> None:
         }
     )
     os.environ.pop("POWERTOOLS_TRACE_DISABLED", None)
-    sys.path[:0] = [str(ROOT / "layers" / "prediction_one"), str(ROOT / "functions" / "archive")]
+    sys.path[:0] = [str(ROOT / "layers" / "pipeline"), str(ROOT / "functions" / "archive")]
 
     import boto3
     from aws_xray_sdk.core import xray_recorder

@@ -6,15 +6,9 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from retrain_pipeline.records import (
-    StepError,
-    build_failure_record,
-    build_summary,
-    explain,
-    failure_key,
-    scrub,
-    summary_key,
-)
+from retrain_pipeline.archive import build_summary
+from retrain_pipeline.failures import StepError, build_failure_record, explain, scrub
+from retrain_pipeline.keys import failure_key, summary_key
 from retrain_pipeline.source import SourceObject
 
 SOURCE = SourceObject(

@@ -12,7 +12,8 @@ from retrain_pipeline.errors import (
     KeyOutsidePrefix,
     UnsupportedFileType,
 )
-from retrain_pipeline.source import SourceObject, model_of, parse_event, relative_name, validate
+from retrain_pipeline.keys import model_and_rest
+from retrain_pipeline.source import SourceObject, model_of, parse_event, validate
 
 ALLOWED = (".csv", ".tsv", ".zip")
 
@@ -90,9 +91,9 @@ def test_not_an_s3_event(bad: dict[str, Any]) -> None:
 
 def test_model_is_the_first_folder_after_incoming() -> None:
     assert model_of("incoming/churn/2024/jan.csv") == "churn"
-    assert relative_name("incoming/churn/2024/jan.csv") == ("churn", "2024/jan.csv")
-    assert relative_name("incoming/loose.csv") == (None, "loose.csv")
-    assert relative_name("elsewhere/x.csv") == (None, "elsewhere/x.csv")
+    assert model_and_rest("incoming/churn/2024/jan.csv") == ("churn", "2024/jan.csv")
+    assert model_and_rest("incoming/loose.csv") == (None, "loose.csv")
+    assert model_and_rest("elsewhere/x.csv") == (None, "elsewhere/x.csv")
 
 
 @pytest.mark.parametrize("key", ["incoming/data.csv", "incoming//data.csv"])

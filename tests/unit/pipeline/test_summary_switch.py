@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from retrain_pipeline.records import build_summary
+from retrain_pipeline.archive import build_summary
 from retrain_pipeline.source import SourceObject
 
 SOURCE = SourceObject("bucket", "incoming/demo/a.csv", "v1", "etag", 1234, "01", "2024-05-01T12:00:00Z")

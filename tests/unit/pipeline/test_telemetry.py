@@ -12,6 +12,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
 from retrain_pipeline.errors import EmptyObject
 from retrain_pipeline.telemetry import (
+    DEFAULT_NAMESPACE,
     LIBRARY_LOGGERS,
     new_metrics,
     publish,
@@ -37,7 +38,7 @@ def library_loggers() -> Iterator[None]:
 
 def test_library_logs_are_routed_only_inside_lambda(library_loggers: None) -> None:
     import prediction_one.http  # noqa: F401
-    import retrain_pipeline.retrain  # noqa: F401 - registers the library loggers
+    import retrain_pipeline.retrain_steps  # noqa: F401 - registers the library loggers
 
     logger = Logger(service="telemetry-probe")
     assert route_library_logs(logger, {}) is False
@@ -101,3 +102,16 @@ def test_publish_from_many_threads(
     lines = _emf_lines(capsys.readouterr().out)
     assert len(lines) == 200
     assert sum(sum(line["JobsFinished"]) for line in lines) == 200
+
+
+def test_the_namespace_is_the_environments_else_the_templates(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "FromEnvironment")
+    assert new_metrics().namespace == "FromEnvironment"
+    monkeypatch.delenv("POWERTOOLS_METRICS_NAMESPACE")
+    metrics = new_metrics()
+    assert metrics.namespace == DEFAULT_NAMESPACE
+    publish(metrics, [("FilesAccepted", MetricUnit.Count, 1)])  # a flush never lacks a namespace
+    (line,) = _emf_lines(capsys.readouterr().out)
+    assert line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == DEFAULT_NAMESPACE

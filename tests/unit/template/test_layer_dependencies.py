@@ -9,7 +9,7 @@ from packaging.utils import canonicalize_name
 
 from tests.unit.template.conftest import ROOT
 
-LAYER_REQUIREMENTS = ROOT / "layers" / "prediction_one" / "requirements.txt"
+LAYER_REQUIREMENTS = ROOT / "layers" / "pipeline" / "requirements.txt"
 
 
 def pins(lines: list[str]) -> dict[str, Requirement]:

@@ -73,7 +73,7 @@ def deployed_definitions(sam_template, state_machine_sources, render_asl) -> dic
     ("machine", "step", "function"),
     [
         ("RetrainStateMachine", "Upload", "UploadFunction"),
-        ("TrainWatchStateMachine", "StartWatch", "CheckTrainingFunction"),
+        ("TrainWatchStateMachine", "StartWatch", "StartWatchFunction"),
     ],
 )
 def test_a_duplicate_waits_as_long_as_the_first_invocation_can_run(

@@ -16,10 +16,11 @@ FUNCTIONS = {
     "ArchiveFunction": "archive",
     "SwitchModelFunction": "switch_model",
     "RecordFailureFunction": "record_failure",
+    "StartWatchFunction": "start_watch",
     "CheckTrainingFunction": "check_training",
     "ArchiveTrainingFunction": "archive_training",
 }
-TRAIN_WATCH_FUNCTIONS = ("CheckTrainingFunction", "ArchiveTrainingFunction")
+TRAIN_WATCH_FUNCTIONS = ("StartWatchFunction", "CheckTrainingFunction", "ArchiveTrainingFunction")
 RETRAIN_FUNCTIONS = tuple(name for name in FUNCTIONS if name not in TRAIN_WATCH_FUNCTIONS)
 BUCKET_ARN = "DataBucket.Arn"
 BUCKET = {"Fn::GetAtt": ["DataBucket", "Arn"]}
@@ -51,13 +52,14 @@ EXPECTED_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
         ("s3:ListBucket", "bucket"),  # limited to results/*: a missing summary.json reads as missing
     },
     "RecordFailureFunction": {("s3:PutObject", "s3:failed/*")},
-    "CheckTrainingFunction": {
+    "StartWatchFunction": {
         ("s3:GetObject", "s3:training/*"),
         ("s3:GetObjectVersion", "s3:training/*"),
         ("s3:ListBucket", "bucket"),  # limited to training/*: which encoding of the event's key exists
         ("secretsmanager:GetSecretValue", "secret"),
         *((action, "table") for action in TABLE_WRITE),
     },
+    "CheckTrainingFunction": {("secretsmanager:GetSecretValue", "secret")},
     "ArchiveTrainingFunction": {
         ("secretsmanager:GetSecretValue", "secret"),
         ("s3:PutObject", "s3:results/*/training/*"),
@@ -160,6 +162,23 @@ def test_every_documented_setting_reaches_the_functions(sam_template, globals_fu
             )
 
 
+def test_the_code_falls_back_to_the_templates_metrics_namespace(globals_function):
+    from retrain_pipeline.telemetry import DEFAULT_NAMESPACE
+
+    assert globals_function["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"] == DEFAULT_NAMESPACE
+
+
+@pytest.mark.parametrize(("logical_id", "folder"), FUNCTIONS.items())
+def test_each_handler_is_its_steps_logic_only(logical_id, folder):
+    """Logger, tracer, metrics, deadline and error reporting come from ``step_handler``: a handler module
+    holds no Powertools set-up of its own and names its step by the shared constant."""
+    text = (ROOT / "functions" / folder / "app.py").read_text(encoding="utf-8")
+    assert "@step_handler(" in text, folder
+    for setup in ("Logger(", "Tracer(", "Metrics(", "new_tracer", "new_metrics", "publish(", "reported("):
+        assert setup not in text, f"{folder}: {setup}"
+    assert not re.search(r'@step_handler\(\s*"', text), f"{folder}: a step name literal"
+
+
 def test_resource_settings_name_the_stack_resources(globals_function):
     variables = globals_function["Environment"]["Variables"]
     assert variables["DATA_BUCKET"] == {"Ref": "DataBucket"}
@@ -218,12 +237,12 @@ def test_each_function_has_a_log_group_with_retention(sam_template, logical_id):
 
 def test_layer_builds_for_arm64_python313(sam_template):
     layer = sam_template["Resources"]["PredictionOneLayer"]
-    assert layer["Properties"]["ContentUri"] == "layers/prediction_one/"
+    assert layer["Properties"]["ContentUri"] == "layers/pipeline/"
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
     assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
     assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
     for package in ("prediction_one", "retrain_pipeline"):
-        assert (ROOT / "layers" / "prediction_one" / package / "__init__.py").is_file()
+        assert (ROOT / "layers" / "pipeline" / package / "__init__.py").is_file()
 
 
 def test_bucket_is_private_encrypted_versioned_and_emits_events(sam_template):

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from prediction_one import errors as client_errors
 from retrain_pipeline import errors as pipeline_errors
-from retrain_pipeline import training
+from retrain_pipeline import failures
+from retrain_pipeline.step import TRAINING_STEPS
 
 ROOT = Path(__file__).resolve().parents[3]
 LAMBDA_STEPS = ("StartWatch", "CheckTraining", "ArchiveTraining", "RecordFailure")
@@ -54,6 +55,7 @@ def states(asl) -> dict[str, Any]:
 def test_substitutions_point_at_the_template_resources(watcher, sam_template):
     substitutions = watcher[0]["DefinitionSubstitutions"]
     assert set(substitutions) == {
+        "StartWatchFunctionArn",
         "CheckTrainingFunctionArn",
         "ArchiveTrainingFunctionArn",
         "RecordFailureFunctionArn",
@@ -82,20 +84,20 @@ def test_the_failure_path_is_the_retrain_workflows_function(watcher, state_machi
 
 def test_step_names_tell_the_shared_function_which_workflow_failed(states, retrain_asl):
     """RecordFailure hands a state to the training records when its failed_step is a watcher step, so the
-    watcher's step names must be exactly ``training.TRAINING_STEPS`` and never a retrain step name."""
+    watcher's step names must be exactly ``TRAINING_STEPS`` and never a retrain step name."""
     failed_steps = {
         state["Result"]
         for state in states.values()
         if state["Type"] == "Pass" and isinstance(state.get("Result"), str)
     }
-    assert failed_steps == set(WATCHER_STEPS) == set(training.TRAINING_STEPS)
+    assert failed_steps == set(WATCHER_STEPS) == set(TRAINING_STEPS)
     assert not set(WATCHER_STEPS) & set(retrain_asl["States"])
     retrain_failed = {
         state["Result"]
         for state in retrain_asl["States"].values()
         if state["Type"] == "Pass" and isinstance(state.get("Result"), str)
     }
-    assert retrain_failed and not training.TRAINING_STEPS & retrain_failed
+    assert retrain_failed and not TRAINING_STEPS & retrain_failed
 
 
 def test_lambda_steps_retry_exactly_the_transient_errors(states):
@@ -173,8 +175,8 @@ def test_step_inputs_and_results_follow_the_contract(asl, states):
     assert states["WaitForTraining"]["Next"] == "CheckTraining"
     for step in LAMBDA_STEPS:
         assert "OutputPath" not in states[step] and "ResultSelector" not in states[step], step
-    for step in ("StartWatch", "CheckTraining"):
-        assert states[step]["Resource"].endswith(":function:CheckTrainingFunction")
+    assert states["StartWatch"]["Resource"].endswith(":function:StartWatchFunction")
+    assert states["CheckTraining"]["Resource"].endswith(":function:CheckTrainingFunction")
     assert states["ArchiveTraining"]["Resource"].endswith(":function:ArchiveTrainingFunction")
     assert states["RecordFailure"]["Resource"].endswith(":function:RecordFailureFunction")
 
@@ -284,6 +286,6 @@ def test_sample_inputs_follow_the_contract(load_event):
 
     failure = load_event("training-record-failure.json")
     assert set(failure) == {"state", "execution_id"}
-    assert failure["state"]["failed_step"] in training.TRAINING_STEPS
+    assert failure["state"]["failed_step"] in TRAINING_STEPS
     assert set(failure["state"]["error"]) == {"Error", "Cause"}
-    assert training.is_training_state(failure["state"])
+    assert failures.is_training_state(failure["state"])

@@ -27,9 +27,7 @@ DIRECT_INPUT = {"model": "demo", "external_process_id": "ep-1"}
 
 
 def step_of(function: str, payload: dict[str, Any]) -> str:
-    """The state that invoked ``function``: CheckTrainingFunction serves StartWatch and CheckTraining."""
-    if function == "CheckTrainingFunction":
-        return "StartWatch" if "request" in payload else "CheckTraining"
+    """The state that invoked ``function``: each watcher function serves the state of its name."""
     return function.removesuffix("Function")
 
 

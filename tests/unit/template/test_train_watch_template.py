@@ -15,7 +15,12 @@ from retrain_pipeline import errors as pipeline_errors
 ROOT = Path(__file__).resolve().parents[3]
 BUCKET = "p1-retrain-databucket-1a2b3c4d5e6f"  # the bucket named in the sample events
 RULE = "TrainWatchStateMachineTrainingRequestCreated"  # the rule SAM generates from the event
-FUNCTIONS = ("CheckTrainingFunction", "ArchiveTrainingFunction", "RecordFailureFunction")
+FUNCTIONS = (
+    "StartWatchFunction",
+    "CheckTrainingFunction",
+    "ArchiveTrainingFunction",
+    "RecordFailureFunction",
+)
 
 
 def resolve_bucket(node: Any) -> Any:
@@ -97,9 +102,10 @@ def test_archive_may_list_only_the_training_results(sam_template):
 def test_the_functions_are_thin_handlers_with_their_own_settings(sam_template):
     archive = sam_template["Resources"]["ArchiveTrainingFunction"]["Properties"]
     assert archive["Timeout"] == 900 and archive["MemorySize"] >= 1024  # streams large result files
-    check = sam_template["Resources"]["CheckTrainingFunction"]["Properties"]
-    assert "Timeout" not in check  # one status call: the Globals timeout
-    for name in ("CheckTrainingFunction", "ArchiveTrainingFunction"):
+    for name in ("StartWatchFunction", "CheckTrainingFunction"):
+        check = sam_template["Resources"][name]["Properties"]
+        assert "Timeout" not in check  # one status call: the Globals timeout
+    for name in ("StartWatchFunction", "CheckTrainingFunction", "ArchiveTrainingFunction"):
         assert "Environment" not in sam_template["Resources"][name]["Properties"]  # Globals only
 
 
@@ -202,7 +208,12 @@ def test_a_lost_success_notification_is_alarmed_like_the_retrains(
 
 def test_dashboard_and_outputs_show_the_watcher(sam_template):
     body = sam_template["Resources"]["RetrainDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][0]
-    for name in ("TrainWatchStateMachine", "CheckTrainingFunction", "ArchiveTrainingFunction"):
+    for name in (
+        "TrainWatchStateMachine",
+        "StartWatchFunction",
+        "CheckTrainingFunction",
+        "ArchiveTrainingFunction",
+    ):
         assert "${" + name + "}" in body
     output = sam_template["Outputs"]["TrainWatchStateMachineArn"]
     assert output["Value"] == {"Ref": "TrainWatchStateMachine"}

@@ -2,7 +2,7 @@
 makes with each role, and which policy statements those calls need.
 
 ``PIPELINE_CALLS`` is the list of (principal, action, resource) the code makes, read from
-``functions/*/app.py``, ``layers/prediction_one/retrain_pipeline`` and the state machines; resources are
+``functions/*/app.py``, ``layers/pipeline/retrain_pipeline`` and the state machines; resources are
 written as ``Fn::Sub`` text over the template's logical ids, so they follow the template. Each call also
 names a ``neighbour``: the same action on a resource the role must not reach.
 

@@ -3,11 +3,12 @@
 EventBridge "Object Created" events carry the key as it is (not URL-encoded), so the key is read raw
 from ``detail.object.key``: Powertools' ``.key`` property would ``unquote_plus`` it and turn ``+`` into
 a space. S3's other notification formats URL-encode keys, so a key whose decoded form differs is looked
-up in both forms (``retrain.resolve_source``): the key as sent wins when that object exists.
+up in both forms (``resolve_source``): the key as sent wins when that object exists.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
@@ -21,9 +22,14 @@ from retrain_pipeline.errors import (
     FolderMarker,
     KeyOutsideModelFolder,
     KeyOutsidePrefix,
+    SourceObjectNotFound,
     UnsupportedFileType,
 )
+from retrain_pipeline.keys import model_and_rest
+from retrain_pipeline.s3io import object_exists
 from retrain_pipeline.settings import INCOMING_PREFIX
+
+logger = logging.getLogger(__name__)
 
 SEQUENCER_WIDTH = 64
 
@@ -147,11 +153,8 @@ def check_prefix(source: SourceObject, prefix: str) -> None:
 
 def model_of(key: str, bucket: str | None = None) -> str:
     """The model a key names: the first path segment after ``incoming/``."""
-    if not key.startswith(INCOMING_PREFIX):
-        raise KeyOutsideModelFolder(bucket, key, INCOMING_PREFIX)
-    rest = key[len(INCOMING_PREFIX) :]
-    model, slash, _name = rest.partition("/")
-    if not slash or not model.strip():
+    model, _rest = model_and_rest(key, INCOMING_PREFIX)
+    if model is None:
         raise KeyOutsideModelFolder(bucket, key, INCOMING_PREFIX)
     return model
 
@@ -169,11 +172,16 @@ def validate(source: SourceObject, allowed_extensions: tuple[str, ...]) -> str:
     return model
 
 
-def relative_name(key: str) -> tuple[str | None, str]:
-    """(model, rest of the key after the model folder) or (None, key without ``incoming/``)."""
-    try:
-        model = model_of(key)
-    except KeyOutsideModelFolder:
-        rest = key[len(INCOMING_PREFIX) :] if key.startswith(INCOMING_PREFIX) else key
-        return None, rest
-    return model, key[len(INCOMING_PREFIX) + len(model) + 1 :]
+def resolve_source(s3: Any, source: SourceObject) -> SourceObject:
+    """The object the event means, whichever way its key was encoded.
+
+    EventBridge sends keys as they are; S3's other notification formats URL-encode them. A key whose
+    URL-decoded form is the same needs no look-up. Otherwise the key as sent wins when that object
+    exists, then the decoded key; neither is ``SourceObjectNotFound`` naming both forms."""
+    decoded = decoded_key(source.key)
+    if decoded == source.key or object_exists(s3, source.bucket, source.key):
+        return source
+    if object_exists(s3, source.bucket, decoded):
+        logger.info("The event's key is URL-encoded; using the decoded key", extra={"key": decoded})
+        return source.with_key(decoded)
+    raise SourceObjectNotFound(source.bucket, source.key, decoded)

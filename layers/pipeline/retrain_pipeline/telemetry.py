@@ -13,10 +13,11 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from prediction_one.errors import PredictionOneError
 
 from retrain_pipeline.errors import PipelineError
-from retrain_pipeline.records import scrub
-from retrain_pipeline.retrain import Metric
+from retrain_pipeline.failures import scrub
+from retrain_pipeline.step import Metric
 
-DEFAULT_NAMESPACE = "PredictionOneRetrain"
+# The template's POWERTOOLS_METRICS_NAMESPACE (Globals), used only where that variable is not set.
+DEFAULT_NAMESPACE = "P1Retrain"
 LIBRARY_LOGGERS = frozenset({"retrain_pipeline", "prediction_one"})
 # X-Ray patches only the AWS SDK. Patching requests (or http.client, which it uses) would trace Prediction
 # One calls, and the X-Ray SDK records a failed request's exception text, which for requests holds the
@@ -48,8 +49,12 @@ def new_tracer() -> Tracer:
 
 
 def new_metrics() -> Metrics:
-    """Metrics in POWERTOOLS_METRICS_NAMESPACE (or the default namespace when it is not set)."""
-    return Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE)
+    """Metrics in the namespace Powertools reads from POWERTOOLS_METRICS_NAMESPACE (the template's
+    ``DEFAULT_NAMESPACE`` when the variable is not set, so a flush never fails for want of one)."""
+    metrics = Metrics()
+    if not metrics.namespace:
+        metrics.namespace = DEFAULT_NAMESPACE
+    return metrics
 
 
 def publish(metrics: Metrics, items: Iterable[Metric]) -> None:

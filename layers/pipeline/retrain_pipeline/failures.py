@@ -1,5 +1,6 @@
-"""What the pipeline leaves in S3: ``summary.json`` next to each archived result, and one failure record
-per failed source object under ``failed/``.
+"""Failure records: one ``failed/<model>/<rest>.json`` per failed source object (or training watch),
+naming the error in plain words, what the documented row means and what to do, and the notification
+``NotifyFailure`` publishes from it.
 
 Records hold ids, keys, statuses and plain-words explanations; never an API key, never a presigned URL's
 query string, never a stack trace.
@@ -7,7 +8,6 @@ query string, never a stack trace.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shlex
@@ -19,15 +19,16 @@ from typing import Any
 from prediction_one import errors as p1_errors
 from prediction_one.redaction import redact_text
 
+from retrain_pipeline.errors import JobDeadlineExceeded, JobFailed, TrainingDeadlineExceeded, TrainingFailed
+from retrain_pipeline.keys import has_control_characters, is_model_name, model_and_rest
 from retrain_pipeline.polling import iso
-from retrain_pipeline.settings import FAILED_PREFIX, RESULTS_PREFIX
-from retrain_pipeline.source import SourceObject, relative_name
+from retrain_pipeline.settings import TRAINING_PREFIX
+from retrain_pipeline.source import SourceObject, parse_event
+from retrain_pipeline.step import TRAINING_STEPS
 
-S3_MAX_KEY_BYTES = 1024
 MAX_MESSAGE_CHARS = 4000
-UNKNOWN_MODEL = "_unknown"
-SUMMARY_NAME = "summary.json"
-SWITCHING_OFF = "switching is off for this model"
+RETRAIN = "retrain"
+TRAINING = "training"  # the workflow names records and notifications carry
 
 
 def _documented_row(cls: type[p1_errors.PredictionOneError]) -> dict[str, Any]:
@@ -89,45 +90,39 @@ ADVICE: dict[str, str] = {
     "States.Timeout": "A step ran out of time; replay it.",
 }
 
+_CHECK_TRAINING_KEY = "Check this model's API key in the secret (SECRET_ID), then start the watch again."
+# The training watcher's advice where the retrain workflow's (ADVICE) would send the operator the wrong way.
+ADVICE_OVERRIDES: dict[str, dict[str, str]] = {
+    TRAINING: {
+        "ApiKeyInvalid": _CHECK_TRAINING_KEY,
+        "CredentialInactive": _CHECK_TRAINING_KEY,
+        "CredentialNotFound": _CHECK_TRAINING_KEY,
+        "BadRequest": "Prediction One refused the request; check that external_process_id belongs to this "
+        "model's API key, then start the watch again.",
+        "FolderMarker": "Nothing to do: a folder was created under training/, not a watch request.",
+        "KeyOutsideModelFolder": "Put the request at training/<model>/<name>.json.",
+        "BadTrainingRequest": 'Write the request as UTF-8 JSON {"external_process_id": "<id>"} and put it '
+        "again.",
+        "ModelNotConfigured": "Add the model's API key to the secret (SECRET_ID), then start the watch "
+        "again.",
+        "SecretMalformed": "Fix the secret's JSON (SECRET_ID), then start the watch again.",
+        "TrainingFailed": "Prediction One could not train the model; check the training run in Prediction "
+        "One.",
+        "TrainingDeadlineExceeded": "The training did not finish in time (JOB_DEADLINE_HOURS); start the "
+        "watch again once it has finished.",
+        "TrainingResultNotAvailable": "The training finished without a results file; check it in Prediction "
+        "One.",
+        "UrlExpired": "The result URL expired twice in a row; start the watch again.",
+    },
+}
+
+
 _API_KEY = re.compile(r"(?i)(x-api-key['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+")
 
 
 def scrub(text: str, secrets: tuple[str, ...] = ()) -> str:
     """Remove secrets, URL query strings (presigned signatures) and ``x-api-key`` values from ``text``."""
     return _API_KEY.sub(r"\1[redacted]", redact_text(text, secrets))
-
-
-def result_prefix(model: str, retrain_job_id: str) -> str:
-    return f"{RESULTS_PREFIX}{model}/{retrain_job_id}/"
-
-
-def summary_key(model: str, retrain_job_id: str) -> str:
-    return result_prefix(model, retrain_job_id) + SUMMARY_NAME
-
-
-def result_key(model: str, retrain_job_id: str, filename: str) -> str:
-    return result_prefix(model, retrain_job_id) + filename
-
-
-def _fit_key(prefix: str, rest: str, suffix: str) -> str:
-    key = f"{prefix}{rest}{suffix}"
-    if len(key.encode()) <= S3_MAX_KEY_BYTES:
-        return key
-    digest = hashlib.sha256(rest.encode()).hexdigest()[:16]
-    budget = S3_MAX_KEY_BYTES - len(f"{prefix}-{digest}{suffix}".encode())
-    head = rest.encode()[:budget].decode("utf-8", "ignore")
-    return f"{prefix}{head}-{digest}{suffix}"
-
-
-def failure_key(source_key: str) -> str:
-    """``failed/<model>/<rest>.json`` (``failed/_unknown/...`` without a model), at most 1,024 bytes."""
-    return model_failure_key(*relative_name(source_key))
-
-
-def model_failure_key(model: str | None, rest: str) -> str:
-    """``failed/<model>/<rest>.json`` for a key already split into model and rest, at most 1,024 bytes."""
-    rest = rest.rstrip("/") or "_folder_marker"
-    return _fit_key(f"{FAILED_PREFIX}{model or UNKNOWN_MODEL}/", rest, ".json")
 
 
 @dataclass(frozen=True)
@@ -165,13 +160,55 @@ class StepError:
         return cls(name, message)
 
 
-def explain(name: str) -> dict[str, Any]:
-    """Plain-words help for an error name: the documented row (if any) and what to do."""
+def explain(name: str, workflow: str = RETRAIN) -> dict[str, Any]:
+    """Plain-words help for an error name: the documented row (if any) and what to do (the workflow's
+    own advice first, then the shared table)."""
     row = DOCUMENTED_ERRORS.get(name)
-    advice = ADVICE.get(name)
+    advice = ADVICE_OVERRIDES.get(workflow, {}).get(name) or ADVICE.get(name)
     if advice is None and name.startswith(("Lambda.", "States.")):
         advice = "The step failed in AWS itself; replay the execution."
     return {"documented_error": dict(row) if row else None, "advice": advice or "See the message."}
+
+
+def is_training_state(state: Mapping[str, Any]) -> bool:
+    """True for a watcher execution's state: it has a ``training`` section or failed in a watcher step."""
+    return isinstance(state.get("training"), Mapping) or state.get("failed_step") in TRAINING_STEPS
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def failure_source(state: Mapping[str, Any]) -> tuple[SourceObject | None, str | None]:
+    """The source object as far as the failed execution got, and the raw key when only that is known."""
+    if isinstance(state.get("source"), Mapping):
+        try:
+            source = SourceObject.from_dict(state["source"])
+            return source, source.key
+        except ValueError:
+            pass
+    try:
+        source = parse_event(state)
+        return source, source.key
+    except ValueError:
+        pass
+    key = _mapping(_mapping(state.get("detail")).get("object")).get("key")
+    return None, key if isinstance(key, str) and key else None
+
+
+# The retrain workflow's record
+
+
+def job_error(error: StepError, job: Mapping[str, Any], poll: Mapping[str, Any]) -> StepError:
+    """Put the job's own status and message into the JobFailed / JobDeadlineExceeded the ASL raised."""
+    model, retrain_job_id = job.get("model", "?"), job.get("retrain_job_id", "?")
+    if error.name == "JobFailed":
+        detail = JobFailed(model, retrain_job_id, str(poll.get("status")), poll.get("message"))
+    elif error.name == "JobDeadlineExceeded":
+        detail = JobDeadlineExceeded(model, retrain_job_id, poll.get("status"), str(poll.get("deadline_at")))
+    else:
+        return error
+    return StepError(error.name, scrub(detail.message))
 
 
 def replay_instructions(source: SourceObject | None) -> dict[str, str]:
@@ -185,42 +222,6 @@ def replay_instructions(source: SourceObject | None) -> dict[str, str]:
             "earlier job for IDEMPOTENCY_EXPIRY_HOURS)."
         ),
         "command": f"aws s3 cp {uri} {uri} --metadata-directive REPLACE",
-    }
-
-
-def build_summary(
-    *,
-    source: SourceObject,
-    job: Mapping[str, Any],
-    poll: Mapping[str, Any],
-    execution_id: str,
-    result_key: str,
-    result_size: int,
-    result_filename: str,
-    entries: list[str],
-    archived_at: datetime,
-) -> dict[str, Any]:
-    """The content of ``results/<model>/<job>/summary.json`` right after archiving (``switched: false``)."""
-    return {
-        "model": job["model"],
-        "retrain_job_id": job["retrain_job_id"],
-        "model_id": poll.get("model_id"),
-        "status": poll.get("status"),
-        "message": poll.get("message"),
-        "source": source.to_dict(),
-        "execution_id": execution_id,
-        "result": {"key": result_key, "filename": result_filename, "size": result_size, "entries": entries},
-        "timings": {
-            "event_time": source.event_time or None,
-            "uploaded_at": job.get("uploaded_at"),
-            "finished_at": poll.get("checked_at"),
-            "archived_at": iso(archived_at),
-        },
-        "polls": int(poll.get("polls") or 0),
-        "auto_switch": bool(job.get("auto_switch")),
-        "switched": False,
-        # SwitchModel replaces this when switching is on; when it is off, say so here.
-        "switch": None if job.get("auto_switch") else {"switched": False, "reason": SWITCHING_OFF},
     }
 
 
@@ -238,7 +239,7 @@ def build_failure_record(
     """The content of ``failed/<model>/<rest>.json``."""
     model = (job or {}).get("model")
     if model is None and (source or raw_key):
-        model = relative_name(source.key if source else str(raw_key))[0]
+        model = model_and_rest(source.key if source else str(raw_key))[0]
     return {
         "error": error.name,
         "message": error.message,
@@ -257,6 +258,108 @@ def build_failure_record(
         },
         "replay": replay_instructions(source),
     }
+
+
+# The training watcher's record
+
+
+def training_error(error: StepError, training: Mapping[str, Any], poll: Mapping[str, Any]) -> StepError:
+    """Put the run's status and deadline into the TrainingFailed / TrainingDeadlineExceeded the ASL raised."""
+    model, process_id = str(training.get("model", "?")), str(training.get("external_process_id", "?"))
+    if error.name == "TrainingFailed":
+        detail: Exception = TrainingFailed(model, process_id, str(poll.get("status")))
+    elif error.name == "TrainingDeadlineExceeded":
+        detail = TrainingDeadlineExceeded(model, process_id, poll.get("status"), str(poll.get("deadline_at")))
+    else:
+        return error
+    return StepError(error.name, scrub(str(detail)))
+
+
+def training_identity(
+    state: Mapping[str, Any], training: Mapping[str, Any], raw_key: str | None
+) -> tuple[str | None, str | None]:
+    """``(model, external_process_id)`` as far as the failed execution got."""
+    model = training.get("model")
+    process_id = training.get("external_process_id")
+    if not is_model_name(model):
+        model = model_and_rest(raw_key, TRAINING_PREFIX)[0] if raw_key else state.get("model")
+    if not is_model_name(model):
+        model = None
+    if not isinstance(process_id, str) or not process_id:
+        process_id = state.get("external_process_id") if raw_key is None else None
+    if not isinstance(process_id, str) or not process_id.strip() or has_control_characters(process_id):
+        process_id = None
+    return model, process_id.strip() if process_id else None
+
+
+def _state_machine_arn(execution_id: str) -> str | None:
+    """``arn:...:stateMachine:<name>`` from ``arn:...:execution:<name>:<execution>``."""
+    parts = execution_id.split(":")
+    if len(parts) == 8 and parts[:3] == ["arn", parts[1], "states"] and parts[5] == "execution":
+        return ":".join([*parts[:5], "stateMachine", parts[6]])
+    return None
+
+
+def training_replay(
+    source: SourceObject | None, model: str | None, process_id: str | None, execution_id: str
+) -> dict[str, Any]:
+    if source is not None:
+        uri = shlex.quote(source.uri)
+        return {
+            "how": "Fix the cause, then put the request again at the same key: a new object version starts "
+            "a new watch (the same version is watched once for IDEMPOTENCY_EXPIRY_HOURS).",
+            "command": f"aws s3 cp {uri} {uri} --metadata-directive REPLACE",
+        }
+    if model and process_id:
+        payload = json.dumps({"model": model, "external_process_id": process_id}, ensure_ascii=False)
+        machine = _state_machine_arn(execution_id) or "<TrainWatchStateMachineArn>"
+        return {
+            "how": "Fix the cause, then start the training watcher again with the same input.",
+            "command": f"aws stepfunctions start-execution --state-machine-arn {shlex.quote(machine)} "
+            f"--input {shlex.quote(payload)}",
+        }
+    return {
+        "how": 'Start the training watcher with {"model": "<model>", "external_process_id": "<id>"}, or put '
+        '{"external_process_id": "<id>"} at training/<model>/<name>.json.'
+    }
+
+
+def build_training_failure_record(
+    *,
+    error: StepError,
+    step: str,
+    execution_id: str,
+    source: SourceObject | None,
+    raw_key: str | None,
+    model: str | None,
+    process_id: str | None,
+    training: Mapping[str, Any],
+    poll: Mapping[str, Any],
+    recorded_at: datetime,
+) -> dict[str, Any]:
+    """The content of a failed watch's ``failed/<model>/...json``."""
+    return {
+        "workflow": TRAINING,
+        "error": error.name,
+        "message": error.message,
+        **explain(error.name, TRAINING),
+        "step": step,
+        "execution_id": execution_id,
+        "model": model,
+        "external_process_id": process_id,
+        "source": source.to_dict() if source else ({"key": raw_key} if raw_key else None),
+        "training_status": poll.get("status"),
+        "timings": {
+            "event_time": (source.event_time or None) if source else None,
+            "requested_at": training.get("requested_at"),
+            "last_checked_at": poll.get("checked_at"),
+            "recorded_at": iso(recorded_at),
+        },
+        "replay": training_replay(source, model, process_id, execution_id),
+    }
+
+
+# The notification
 
 
 MAX_NOTIFIED_MESSAGE_CHARS = 500
@@ -295,16 +398,3 @@ def failure_notification(
         if name in record:
             notification[name] = record[name]
     return notification
-
-
-def write_json(s3: Any, bucket: str, key: str, document: Mapping[str, Any]) -> None:
-    s3.put_object(
-        Bucket=bucket,
-        Key=key,
-        Body=json.dumps(document, indent=2, ensure_ascii=False).encode(),
-        ContentType="application/json",
-    )
-
-
-def read_json(s3: Any, bucket: str, key: str) -> dict[str, Any]:
-    return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
