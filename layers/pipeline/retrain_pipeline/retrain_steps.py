@@ -54,7 +54,7 @@ def check_zip_layout(s3: Any, source: SourceObject) -> list[str]:
 
 
 def _job_started(client: PredictionOneClient, retrain_job_id: str, settings: PipelineSettings) -> bool:
-    """A3: the job left the "URL issued, nothing uploaded" status, so an upload did arrive."""
+    """The job left the "URL issued, nothing uploaded" status, so an upload did arrive."""
     status = client.get_retrain_job(retrain_job_id).status
     return bool(status) and status.strip().casefold() != settings.upload_pending_status
 
@@ -114,7 +114,7 @@ def _create_job(
             size = _upload(client, target.upload_url, target.retrain_job_id, source, settings)
             break
         except p1_errors.UrlExpired:
-            # A3: the URL expired before the file arrived, so that job never started. Only a new
+            # The URL expired before the file arrived, so that job never started. Only a new
             # upload URL (and with it a new job id) can take the file; the old job stays empty.
             if attempt == settings.upload_attempts:
                 raise
