@@ -3,8 +3,9 @@
 
 Each step's snippet is read from README.md (the fenced block after its ``<!-- quickstart:NAME -->``
 marker), so a command that stops working fails here. The only edits are the ones a user makes too: the
-stack name and region of step 2 are the served stack's, ``<retrain_job_id>`` is the job just archived, and
-``aws`` is the README's own "Try it without AWS" function that adds ``--endpoint-url``.
+stack name and region of step 2 are the served stack's and ``<retrain_job_id>`` is the job just archived.
+The shell is pointed at the stack by the README's own "Try it without AWS" lines (serve.json read with
+``jq``; without ``jq`` the same variables are set here), whose ``aws`` function adds ``--endpoint-url``.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ class Shell:
 
 def start_serve(key: str) -> tuple[subprocess.Popen, dict, list[str], list[str]]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "p1_retrain.cli", "serve", "--model", f"{MODEL}={key}", "--job-seconds", "0.5"],
+        [sys.executable, "-m", "p1_retrain.cli", "serve", "--model", f"{MODEL}={key}", "--job-seconds", "1"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -156,11 +157,21 @@ def shell_at(first: dict, cwd: Path) -> Shell:
         "LANG": "C.UTF-8",
         "AWS_CONFIG_FILE": str(cwd / "no-aws-config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(cwd / "no-aws-credentials"),
-        "AWS_ENDPOINT_URL": first["endpoint_url"],
-        "AWS_ACCESS_KEY_ID": first["aws_access_key_id"],
-        "AWS_SECRET_ACCESS_KEY": first["aws_secret_access_key"],
     }
-    (function,) = [line for line in snippet("serve").splitlines() if line.startswith("aws() {")]
+    serve = commands(snippet("serve"))
+    assert serve[0].startswith(".venv/bin/p1-retrain serve ") and serve[0].endswith("> serve.json &")
+    assert serve[1].startswith("until [ -s serve.json ]")
+    assert serve[-1].startswith("aws() {"), "the serve snippet ends with the aws function"
+    (cwd / "serve.json").write_text(json.dumps(first) + "\n")
+    if shutil.which("jq"):
+        function = "\n".join(serve[1:])  # the README's own lines read serve.json
+    else:
+        env.update(
+            AWS_ENDPOINT_URL=first["endpoint_url"],
+            AWS_ACCESS_KEY_ID=first["aws_access_key_id"],
+            AWS_SECRET_ACCESS_KEY=first["aws_secret_access_key"],
+        )
+        function = serve[-1]
     outputs = snippet("outputs")
     outputs, stacks = re.subn(r"(?m)^STACK=\S+", f"STACK={first['stack_name']}", outputs)
     outputs, regions = re.subn(r"(?m)^REGION=\S+", f"REGION={first['region']}", outputs)
@@ -190,7 +201,7 @@ def test_the_readme_quick_start_runs_as_printed_against_serve(tmp_path):
     try:
         empty_secret(first)
         shell = shell_at(first, tmp_path)
-        state = shell.ok("echo \"$STACK $REGION $BUCKET $RETRAIN_ARN $TOPIC_ARN\"").split()
+        state = shell.ok('echo "$STACK $REGION $BUCKET $RETRAIN_ARN $TOPIC_ARN"').split()
         assert state[:4] == [
             first["stack_name"],
             first["region"],
