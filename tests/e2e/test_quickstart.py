@@ -6,6 +6,7 @@ marker), so a command that stops working fails here. The only edits are the ones
 stack name and region of step 2 are the served stack's and ``<retrain_job_id>`` is the job just archived.
 The shell is pointed at the stack by the README's own "Try it without AWS" lines (serve.json read with
 ``jq``; without ``jq`` the same variables are set here), whose ``aws`` function adds ``--endpoint-url``.
+``.venv/bin/p1-retrain`` of the scratch folder the commands run in is this interpreter's ``p1-retrain``.
 """
 
 from __future__ import annotations
