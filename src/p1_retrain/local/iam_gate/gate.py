@@ -153,6 +153,15 @@ def topic_key_arn(topic_arn: str) -> str | None:
     return key_arn(key, Scope(parts[1], parts[3], parts[4]))
 
 
+TOPIC_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
+
+
+def _via_sns(topic_arn: str) -> dict[str, ContextValue]:
+    """The condition keys of the KMS calls SNS makes for a publisher."""
+    region, account = topic_arn.split(":")[3], topic_arn.split(":")[4]
+    return {"kms:ViaService": f"sns.{region}.amazonaws.com", "kms:CallerAccount": account}
+
+
 def authorize_publish(
     role_arn: str,
     topic_arn: str,
@@ -167,9 +176,8 @@ def authorize_publish(
     decisions = [authorize(role_arn, "sns:Publish", topic_arn, session_name=session_name, policies=policies)]
     key = key or topic_key_arn(topic_arn)
     if key:
-        region, account = topic_arn.split(":")[3], topic_arn.split(":")[4]
-        context = {"kms:ViaService": f"sns.{region}.amazonaws.com", "kms:CallerAccount": account}
-        for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+        context = _via_sns(topic_arn)
+        for action in TOPIC_KEY_ACTIONS:
             decisions.append(
                 authorize(
                     role_arn,
@@ -289,12 +297,35 @@ def check_request(request: Any, resource: str) -> None:
         session_policies=_session_policies(request),
     )
     context = request_context(service, operation, params, request._region)
-    for check in checks or [Check(action, resource)]:
+    checks = checks or [Check(action, resource)]
+    for check in checks:
         decision = decide(principal, check.action, check.resource, context)
         if not decision.allowed:
             raise _service_error(request, AccessDenied(principal.arn, decision))
+    if action == "sns:Publish":
+        for check in checks:
+            _check_topic_key(request, principal, check.resource)
     if action == "sts:AssumeRole":
         _check_trust(request, principal, action, resource, params)
+
+
+def _check_topic_key(request: Any, principal: Principal, topic_arn: str) -> None:
+    """Publishing to an encrypted topic also needs its key: SNS asks KMS for the caller
+    (``kms:ViaService`` = SNS) and answers ``KMSAccessDenied`` when KMS refuses."""
+    if topic_arn.count(":") != 5:
+        return
+    key = topic_key_arn(topic_arn)
+    if not key:
+        return
+    context = {"aws:RequestedRegion": topic_arn.split(":")[3], **_via_sns(topic_arn)}
+    for action in TOPIC_KEY_ACTIONS:
+        decision = decide(principal, action, key, context)
+        if not decision.allowed:
+            from moto.core.exceptions import _RESTError
+
+            error = _RESTError("KMSAccessDenied", str(AccessDenied(principal.arn, decision)))
+            error.code = 400
+            raise error
 
 
 def _check_trust(
