@@ -246,7 +246,7 @@ def _session_policies(request: Any) -> tuple[PolicyDocument, ...]:
 
 
 def _service_error(request: Any, denied: AccessDenied) -> Exception:
-    from moto.core.exceptions import JsonRESTError, _RESTError
+    from moto.core.exceptions import JsonRESTError
     from moto.iam.access_control import S3IAMRequest
 
     service = request._service
@@ -261,13 +261,29 @@ def _service_error(request: Any, denied: AccessDenied) -> Exception:
         json_error = JsonRESTError(code, str(denied))
         json_error.code = HTTP_STATUS.get(service, 400)
         return json_error
-    if code:
-        rest_error = _RESTError(code, str(denied))
-        rest_error.code = HTTP_STATUS.get(service, 403)
-        return rest_error
-    generic = _RESTError("AccessDenied", str(denied))
-    generic.code = 403
-    return generic
+    return query_error(code or "AccessDenied", str(denied), HTTP_STATUS.get(service, 403))
+
+
+def query_error(code: str, message: str, status: int) -> Exception:
+    """A query-protocol service's error (SNS, SQS, IAM, STS) as AWS shapes it, with its request id
+    (``<ErrorResponse><Error>...</Error><RequestId>``; Step Functions' SNS task reads the id)."""
+    import uuid
+
+    from moto.core.exceptions import _RESTError
+    from xmltodict import unparse
+
+    error = _RESTError(code, message)
+    error.code = status
+    error.description = unparse(
+        {
+            "ErrorResponse": {
+                "Error": {"Type": "Sender", "Code": code, "Message": message},
+                "RequestId": str(uuid.uuid4()),
+            }
+        },
+        full_document=True,
+    )
+    return error
 
 
 def check_request(request: Any, resource: str) -> None:
@@ -321,11 +337,7 @@ def _check_topic_key(request: Any, principal: Principal, topic_arn: str) -> None
     for action in TOPIC_KEY_ACTIONS:
         decision = decide(principal, action, key, context)
         if not decision.allowed:
-            from moto.core.exceptions import _RESTError
-
-            error = _RESTError("KMSAccessDenied", str(AccessDenied(principal.arn, decision)))
-            error.code = 400
-            raise error
+            raise query_error("KMSAccessDenied", str(AccessDenied(principal.arn, decision)), 400)
 
 
 def _check_trust(
@@ -358,14 +370,11 @@ def _check_trust(
                 context={name: value for name, value in context.items() if value is not None},
             )
     if not trusted:
-        from moto.core.exceptions import _RESTError
-
-        error = _RESTError(
+        raise query_error(
             "AccessDenied",
             f"User: {principal.arn} is not authorized to perform: {action} on resource: {resource}",
+            403,
         )
-        error.code = 403
-        raise error
 
 
 def _role_arn(request: Any) -> str | None:
