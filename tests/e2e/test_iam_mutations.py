@@ -49,14 +49,15 @@ def _scenario(role: str, index: int) -> tuple[str, list[str]]:
 
 def _drop(stack: LocalStack, emulator, scenario: str) -> None:
     name = secrets.token_hex(4)
+    # Keys with "+" (a space, URL-decoded): the functions look up which form exists (s3:ListBucket).
     if scenario in (tp.RETRAIN, tp.SWITCH):
-        stack.put_object(f"incoming/demo/{name}.csv", SAMPLE)
+        stack.put_object(f"incoming/demo/{name}+1.csv", SAMPLE)
     elif scenario == tp.FAILURE:
         stack.put_object(f"incoming/demo/{name}-empty.csv", b"")  # EmptyObject: recorded under failed/
     elif scenario == tp.TRAINING:
         process_id = emulator.admin.create_training("demo", seconds=0.5, outcome="finished")
         stack.put_object(
-            f"training/demo/{name}.json", json.dumps({"external_process_id": process_id}).encode()
+            f"training/demo/{name}+1.json", json.dumps({"external_process_id": process_id}).encode()
         )
     elif scenario == tp.TRAINING_FAILURE:
         stack.put_object(f"training/demo/{name}.json", b"{not json")  # BadTrainingRequest

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -94,24 +95,64 @@ def test_a_function_role_is_denied_what_its_policy_does_not_allow(limited):
     s3.put_object(Bucket=stack.bucket, Key="failed/slow/allowed.json", Body=b"{}")
 
 
-def _deny(action: str, resource: str):
-    """An ``_authorize`` that denies one action on one resource (what a missing statement does)."""
+def test_a_function_role_is_denied_the_secret_and_table_its_policy_does_not_name(limited):
+    """Secrets Manager and DynamoDB, which moto authorizes against ``*``, are decided on the real ARN."""
+    stack, _ = limited
+    from botocore.exceptions import ClientError
 
-    def authorize(role_arn: str, asked: str, on: str) -> None:
-        if (asked, on) == (action, resource):
-            raise PermissionError(f"{role_arn} may not {asked} on {on}")
+    (record_failure,) = [f for f in stack.runtime.functions.values() if "RecordFailure" in f.name]
+    (switch,) = [f for f in stack.runtime.functions.values() if "SwitchModel" in f.name]
+    table = stack.resources["StateTable"]
 
-    return authorize
+    def session(function) -> dict[str, str]:
+        environment = stack.runtime.environment(function)
+        return {
+            name.lower(): environment[name]
+            for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+        }
+
+    secrets_client = stack.client("secretsmanager", session(record_failure))
+    with pytest.raises(ClientError) as denied:
+        secrets_client.get_secret_value(SecretId=stack.secret_arn)
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert (
+        f"not authorized to perform: secretsmanager:GetSecretValue on resource: {stack.secret_arn}"
+        in denied.value.response["Error"]["Message"]
+    )
+    dynamodb = stack.client("dynamodb", session(record_failure))
+    with pytest.raises(ClientError, match="dynamodb:GetItem on resource: arn:aws:dynamodb:"):
+        dynamodb.get_item(TableName=table, Key={"id": {"S": "x"}})
+    # The role whose statements name the table and the secret may use them.
+    assert "Item" not in stack.client("dynamodb", session(switch)).get_item(
+        TableName=table, Key={"id": {"S": "x"}}
+    )
+    assert stack.client("secretsmanager", session(switch)).get_secret_value(SecretId=stack.secret_arn)["ARN"]
 
 
-def test_a_state_machine_role_denied_lambda_invoke_fails_the_step_as_on_aws(limited, monkeypatch):
+@contextmanager
+def _denied(stack: LocalStack, role_arn: str, action: str, resource: str) -> Iterator[None]:
+    """An explicit deny of one action on one resource in the role's deployed policies, for the block."""
+    role, name = role_arn.rsplit("/", 1)[-1], "LocalTestDeny"
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Action": action, "Resource": resource}],
+    }
+    stack.iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(document))
+    try:
+        yield
+    finally:
+        stack.iam.delete_role_policy(RoleName=role, PolicyName=name)
+
+
+def test_a_state_machine_role_denied_lambda_invoke_fails_the_step_as_on_aws(limited):
     stack, _ = limited
     (upload,) = [f for f in stack.runtime.functions.values() if "UploadFunction" in f.name]
-    monkeypatch.setattr(stack, "_authorize", _deny("lambda:InvokeFunction", upload.arn))
+    retrain = stack.state_machines["RetrainStateMachine"]
+    role_arn = stack.sfn.describe_state_machine(stateMachineArn=retrain)["roleArn"]
     key = "incoming/slow/denied.csv"
-    version = stack.put_object(key, synthetic_csv(2))
-
-    (run,) = [run for run in stack.wait_all(RUN_TIMEOUT) if (run.key, run.version_id) == (key, version)]
+    with _denied(stack, role_arn, "lambda:InvokeFunction", upload.arn):
+        version = stack.put_object(key, synthetic_csv(2))
+        (run,) = [run for run in stack.wait_all(RUN_TIMEOUT) if (run.key, run.version_id) == (key, version)]
 
     assert run.status == "FAILED"
     history = stack.execution_history(run.execution_arn)
@@ -130,15 +171,21 @@ def test_a_state_machine_role_denied_lambda_invoke_fails_the_step_as_on_aws(limi
     assert (record["error"], record["step"]) == ("Lambda.AWSLambdaException", "Upload")
 
 
-def test_a_rule_role_denied_start_execution_dead_letters_the_event(limited, monkeypatch):
+def test_a_rule_role_denied_start_execution_dead_letters_the_event(limited):
     stack, _ = limited
     retrain = stack.state_machines["RetrainStateMachine"]
-    monkeypatch.setattr(stack, "_authorize", _deny("states:StartExecution", retrain))
+    (role_arn,) = {
+        target["RoleArn"]
+        for targets in stack.rule_targets.values()
+        for target in targets
+        if target.get("Arn") == retrain and target.get("RoleArn")
+    }
     before = len(stack.runs())
     undelivered = len(stack.undelivered)
 
-    stack.put_object("incoming/slow/undelivered.csv", synthetic_csv(3))
-    started = stack.pump_events()
+    with _denied(stack, role_arn, "states:StartExecution", retrain):
+        stack.put_object("incoming/slow/undelivered.csv", synthetic_csv(3))
+        started = stack.pump_events()
 
     assert started == []
     assert len(stack.runs()) == before
@@ -200,6 +247,6 @@ def test_events_pass_the_s3_event_rewriter_before_they_start_a_run(limited, monk
     (arn,) = stack.pump_events()
 
     assert rewritten == [key]
+    stack.wait_all(RUN_TIMEOUT)  # the execution's history starts in a thread of its own
     started = stack.execution_history(arn)[0]["executionStartedEventDetails"]["input"]
     assert json.loads(started)["time"] == "2026-01-02T03:04:05.678Z"
-    stack.wait_all(RUN_TIMEOUT)

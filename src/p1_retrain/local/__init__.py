@@ -9,13 +9,15 @@ the functions, the user) talks to the server over HTTP:
   itself: the API key secret (``api_keys`` as its value), bucket versioning and EventBridge notifications,
   and the state machines, created from their ASL files with ``DefinitionSubstitutions`` evaluated by
   CloudFormation (outputs);
-- IAM is enforced once the stack is built: the stack acts as an admin user of its own
-  (``admin_credentials``, which ``p1-retrain serve`` prints); each function runs the real
-  ``functions/*/app.py`` in worker processes of its own (``runtime``: warm and reused, a cold start the
-  first time, several at once when invocations overlap) with its deployed environment and a session of
-  its own role, its ``Timeout`` (``Sandbox.Timedout``) and ``MemorySize`` (``Runtime.OutOfMemory``);
-  Step Functions calls the functions and the topic with a session of the state machine's role; rules start
-  their state machine with a session of the rule target's role;
+- IAM is enforced once the stack is built, by :mod:`p1_retrain.local.iam_gate` for every request and
+  every service: the caller's identity policies against the real resource ARN, denials answered as the
+  service answers them; the stack acts as an admin user of its own (``admin_credentials``, which
+  ``p1-retrain serve`` prints); each function runs the real ``functions/*/app.py`` in worker processes of
+  its own (``runtime``: warm and reused, a cold start the first time, several at once when invocations
+  overlap) with its deployed environment and a session of its own role, its ``Timeout``
+  (``Sandbox.Timedout``) and ``MemorySize`` (``Runtime.OutOfMemory``); Step Functions calls the functions
+  and the topic with a session of the state machine's role; rules start their state machine with a
+  session of the rule target's role;
 - the template's own rule patterns decide which objects start an execution: each rule gets an SQS
   target, and ``pump_events()`` (or the background pump) starts the rule's state machine per event with
   the pipeline's deterministic execution name (``ExecutionAlreadyExists`` counts as started);
@@ -26,12 +28,10 @@ the functions, the user) talks to the server over HTTP:
 
 Known differences from AWS, all outside the handlers' code:
 
-- moto checks a role's statements against the real resource ARN only for S3, SQS, IAM and STS. Calls to
-  Lambda, DynamoDB, Secrets Manager, SNS, Step Functions and KMS go to ``LocalStack._authorize(role, action,
-  resource)`` with the real ARN (function, table, secret, topic, state machine; ``*`` where the request
-  does not name one), which allows everything until a policy evaluator is plugged in there; moto's own
-  evaluator ignores most condition keys and every resource-based policy (bucket and queue policies are
-  not even deployed);
+- IAM evaluates identity-based policies only (inline and managed, AssumeRole session policies):
+  resource-based policies (bucket, queue, key and topic policies; bucket and queue policies are not even
+  deployed), permission boundaries, SCPs and session tags are not evaluated; ``aws:SecureTransport`` is
+  always true and ``aws:SourceIp``/``aws:SourceVpc`` are absent;
 - the function roles are assumed before IAM is switched on (their trust policies name services), and their
   sessions do not expire;
 - a function's memory limit is the worker's data segment limit (``RLIMIT_DATA``), close to but not the

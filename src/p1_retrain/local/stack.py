@@ -5,7 +5,8 @@ translation into it, then fills in what moto's CloudFormation leaves out, always
 the API key secret, the bucket's EventBridge notifications and the state machines'
 ``DefinitionSubstitutions``. It creates an admin user for itself (and for whoever drives the stack:
 ``admin_credentials``), takes a session of every role the template gives a function, a state machine or a
-rule target, then switches IAM enforcement on. Every client talks to the server over HTTP.
+rule target, then installs :mod:`.iam_gate`: from then on every request is authorized as AWS does, the
+caller's identity policies against the real resource ARN. Every client talks to the server over HTTP.
 
 moto's EventBridge evaluates the template's own rule pattern but cannot target Step Functions, so each such
 rule also gets an SQS target; :meth:`LocalStack.pump_events` (or the background pump, ``auto_pump=True``)
@@ -34,13 +35,14 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from p1_retrain.local import iam_gate
 from p1_retrain.local import template as tpl
 from p1_retrain.local.errors import LocalStackError
 from p1_retrain.local.intrinsics import evaluate
 from p1_retrain.local.runs import FINISHED, Run, failure_details, final_state, object_etag, source_of
 from p1_retrain.local.runtime import DeployedFunction, LambdaRuntime, LogLine
 from p1_retrain.local.s3events import S3EventRewriter
-from p1_retrain.local.server import MotoServer, role_arn_of
+from p1_retrain.local.server import MotoServer
 
 DEFAULT_REGION = "us-east-1"
 STACK_NAME = "p1-retrain-local"
@@ -85,6 +87,9 @@ class LocalStack:
     executions in the background as events arrive.
     """
 
+    # Every request after the stack has built itself is authorized by ``iam_gate`` (the caller's identity
+    # policies against the real resource ARN, for every service).
+    enforces_iam: ClassVar[bool] = True
     _active: ClassVar[LocalStack | None] = None
     _active_lock: ClassVar[threading.Lock] = threading.Lock()
 
@@ -138,7 +143,7 @@ class LocalStack:
         self._s3_events = S3EventRewriter()  # S3's millisecond time, increasing sequencer, ``etag``
         self._role_credentials: dict[str, dict[str, str]] = {}
         self._role_clients: dict[str, Any] = {}
-        self._topic_keys: dict[str, str | None] = {}
+        self._iam: iam_gate.Installation | None = None
         self._session: Any = None
 
     # -- lifetime -------------------------------------------------------------------------------------------
@@ -184,8 +189,7 @@ class LocalStack:
         functions = self._deployed_functions()
         self._assume_roles(functions)
         self.server.role_credentials = self._credentials_of
-        self.server.authorizer = self._authorize_principal
-        self.server.enforce_iam()
+        self._iam = iam_gate.install(enforce=True)
         self._make_clients(self.admin_credentials)
         self._start_runtime(functions)
         if self.auto_pump:
@@ -207,6 +211,9 @@ class LocalStack:
             if self._patch is not None:
                 self._patch.stop()
                 self._patch = None
+            if self._iam is not None:
+                self._iam.uninstall()
+                self._iam = None
             self.server.stop()
             self._restore_environment()
             with LocalStack._active_lock:
@@ -306,44 +313,6 @@ class LocalStack:
             return self._role_credentials[role_arn]
         except KeyError:
             raise LocalStackError(f"no session of role {role_arn}: the template does not give it") from None
-
-    def _authorize_principal(self, principal_arn: str, action: str, resource: str) -> None:
-        """The server's callback for what moto does not authorize by resource: the admin may do anything,
-        a role session is checked against its role's policy (``_authorize``)."""
-        if principal_arn == getattr(self, "admin_arn", None):
-            return
-        role_arn = role_arn_of(principal_arn)
-        if role_arn is None:
-            raise LocalStackError(f"{principal_arn} is not a role session of the stack")
-        self._authorize(role_arn, action, resource)
-        if action == "sns:Publish" and resource != "*":
-            key_arn = self._topic_key(resource)
-            if key_arn:  # publishing to an encrypted topic needs the key too, as on AWS
-                self._authorize(role_arn, "kms:GenerateDataKey", key_arn)
-                self._authorize(role_arn, "kms:Decrypt", key_arn)
-
-    def _authorize(self, principal_role_arn: str, action: str, resource_arn: str) -> None:
-        """Allow or deny one call of a role on a resource moto does not check (raise to deny).
-
-        Everything is allowed here: this is where a policy evaluator of the role's deployed statements
-        plugs in (``LocalStack._authorize = ...`` or a subclass). It is called for the function roles' calls
-        that moto authorizes against ``*``, the state machine role's Lambda invocations and SNS publishes (and
-        the topic's KMS key), and the rule roles' ``states:StartExecution``.
-        """
-        return None
-
-    def _topic_key(self, topic_arn: str) -> str | None:
-        if topic_arn not in self._topic_keys:
-            key_id = None
-            try:
-                attributes = self.sns.get_topic_attributes(TopicArn=topic_arn)["Attributes"]
-                key_id = attributes.get("KmsMasterKeyId")
-            except ClientError:
-                key_id = None
-            if key_id and not key_id.startswith("arn:"):
-                key_id = f"arn:aws:kms:{self.region}:{self.account_id}:key/{key_id}"
-            self._topic_keys[topic_arn] = key_id
-        return self._topic_keys[topic_arn]
 
     # -- seams for EventBridge's own rules -----------------------------------------------------------------
     def _check_patterns(self) -> None:

@@ -209,7 +209,8 @@ class Strict:
 
     def retrain(self, until: str = "SwitchModelFunction") -> dict[str, Any]:
         execution = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:retrain:{uuid.uuid4().hex}"
-        event = self.put(f"incoming/{MODEL}/{uuid.uuid4().hex[:8]}.csv", sample_csv())
+        # "+" URL-decodes to a space: Upload lists which form of the key exists (s3:ListBucket).
+        event = self.put(f"incoming/{MODEL}/{uuid.uuid4().hex[:8]}+1.csv", sample_csv())
         state = self.run("UploadFunction", {"event": event, "execution_id": execution})
         if until == "UploadFunction":
             return state
@@ -240,7 +241,7 @@ class Strict:
     def training(self, until: str = "ArchiveTrainingFunction") -> dict[str, Any]:
         process_id = self.emulator.admin.create_training(MODEL, seconds=0, outcome="finished")
         event = self.put(
-            f"training/{MODEL}/{uuid.uuid4().hex[:8]}.json",
+            f"training/{MODEL}/{uuid.uuid4().hex[:8]}+1.json",
             json.dumps({"external_process_id": process_id}).encode(),
         )
         execution = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:watch:{uuid.uuid4().hex}"

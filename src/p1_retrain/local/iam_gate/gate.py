@@ -153,6 +153,15 @@ def topic_key_arn(topic_arn: str) -> str | None:
     return key_arn(key, Scope(parts[1], parts[3], parts[4]))
 
 
+TOPIC_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
+
+
+def _via_sns(topic_arn: str) -> dict[str, ContextValue]:
+    """The condition keys of the KMS calls SNS makes for a publisher."""
+    region, account = topic_arn.split(":")[3], topic_arn.split(":")[4]
+    return {"kms:ViaService": f"sns.{region}.amazonaws.com", "kms:CallerAccount": account}
+
+
 def authorize_publish(
     role_arn: str,
     topic_arn: str,
@@ -167,9 +176,8 @@ def authorize_publish(
     decisions = [authorize(role_arn, "sns:Publish", topic_arn, session_name=session_name, policies=policies)]
     key = key or topic_key_arn(topic_arn)
     if key:
-        region, account = topic_arn.split(":")[3], topic_arn.split(":")[4]
-        context = {"kms:ViaService": f"sns.{region}.amazonaws.com", "kms:CallerAccount": account}
-        for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+        context = _via_sns(topic_arn)
+        for action in TOPIC_KEY_ACTIONS:
             decisions.append(
                 authorize(
                     role_arn,
@@ -238,7 +246,7 @@ def _session_policies(request: Any) -> tuple[PolicyDocument, ...]:
 
 
 def _service_error(request: Any, denied: AccessDenied) -> Exception:
-    from moto.core.exceptions import JsonRESTError, _RESTError
+    from moto.core.exceptions import JsonRESTError
     from moto.iam.access_control import S3IAMRequest
 
     service = request._service
@@ -253,13 +261,29 @@ def _service_error(request: Any, denied: AccessDenied) -> Exception:
         json_error = JsonRESTError(code, str(denied))
         json_error.code = HTTP_STATUS.get(service, 400)
         return json_error
-    if code:
-        rest_error = _RESTError(code, str(denied))
-        rest_error.code = HTTP_STATUS.get(service, 403)
-        return rest_error
-    generic = _RESTError("AccessDenied", str(denied))
-    generic.code = 403
-    return generic
+    return query_error(code or "AccessDenied", str(denied), HTTP_STATUS.get(service, 403))
+
+
+def query_error(code: str, message: str, status: int) -> Exception:
+    """A query-protocol service's error (SNS, SQS, IAM, STS) as AWS shapes it, with its request id
+    (``<ErrorResponse><Error>...</Error><RequestId>``; Step Functions' SNS task reads the id)."""
+    import uuid
+
+    from moto.core.exceptions import _RESTError
+    from xmltodict import unparse
+
+    error = _RESTError(code, message)
+    error.code = status
+    error.description = unparse(
+        {
+            "ErrorResponse": {
+                "Error": {"Type": "Sender", "Code": code, "Message": message},
+                "RequestId": str(uuid.uuid4()),
+            }
+        },
+        full_document=True,
+    )
+    return error
 
 
 def check_request(request: Any, resource: str) -> None:
@@ -289,12 +313,31 @@ def check_request(request: Any, resource: str) -> None:
         session_policies=_session_policies(request),
     )
     context = request_context(service, operation, params, request._region)
-    for check in checks or [Check(action, resource)]:
+    checks = checks or [Check(action, resource)]
+    for check in checks:
         decision = decide(principal, check.action, check.resource, context)
         if not decision.allowed:
             raise _service_error(request, AccessDenied(principal.arn, decision))
+    if action == "sns:Publish":
+        for check in checks:
+            _check_topic_key(request, principal, check.resource)
     if action == "sts:AssumeRole":
         _check_trust(request, principal, action, resource, params)
+
+
+def _check_topic_key(request: Any, principal: Principal, topic_arn: str) -> None:
+    """Publishing to an encrypted topic also needs its key: SNS asks KMS for the caller
+    (``kms:ViaService`` = SNS) and answers ``KMSAccessDenied`` when KMS refuses."""
+    if topic_arn.count(":") != 5:
+        return
+    key = topic_key_arn(topic_arn)
+    if not key:
+        return
+    context = {"aws:RequestedRegion": topic_arn.split(":")[3], **_via_sns(topic_arn)}
+    for action in TOPIC_KEY_ACTIONS:
+        decision = decide(principal, action, key, context)
+        if not decision.allowed:
+            raise query_error("KMSAccessDenied", str(AccessDenied(principal.arn, decision)), 400)
 
 
 def _check_trust(
@@ -327,14 +370,11 @@ def _check_trust(
                 context={name: value for name, value in context.items() if value is not None},
             )
     if not trusted:
-        from moto.core.exceptions import _RESTError
-
-        error = _RESTError(
+        raise query_error(
             "AccessDenied",
             f"User: {principal.arn} is not authorized to perform: {action} on resource: {resource}",
+            403,
         )
-        error.code = 403
-        raise error
 
 
 def _role_arn(request: Any) -> str | None:

@@ -60,6 +60,8 @@ def documents_from_moto(items: Iterable[Any]) -> list[PolicyDocument]:
             documents.append(
                 PolicyDocument.parse(str(item.get("policy_name", index)), item["policy_document"])
             )
+        elif isinstance(item, dict) and "Statement" in item:  # an inline policy as CloudFormation put it
+            documents.append(PolicyDocument.parse(f"inline-{index}", item))
         elif isinstance(item, tuple) and len(item) == 2:
             documents.append(PolicyDocument.parse(str(item[0]), item[1]))
         else:

@@ -85,9 +85,19 @@ def _calls() -> list[PipelineCall]:
             *scenarios,
             why="API key of the model",
         )
-    # Upload: the object version (events name it: the bucket is versioned), streamed; a zip's directory by
-    # ranged reads of the same version; one idempotency record.
-    incoming = f"{bucket}/incoming/demo/sample.csv"
+    other_bucket = "arn:${AWS::Partition}:s3:::some-other-bucket"
+    # Upload: which form of the key exists, by a one-key listing (a key that URL-decodes to another, such
+    # as one with "+": the scenarios' keys have one); the object version (events name it: the bucket is
+    # versioned), streamed; a zip's directory by ranged reads of the same version; one idempotency record.
+    incoming = f"{bucket}/incoming/demo/sample+1.csv"
+    add(
+        "UploadFunction",
+        "s3:ListBucket",
+        bucket,
+        other_bucket,
+        *retrain,
+        context={"s3:prefix": "incoming/demo/sample+1.csv"},
+    )
     add("UploadFunction", "s3:GetObjectVersion", incoming, f"{bucket}/results/demo/sample.csv", *retrain)
     for action in ("dynamodb:PutItem", "dynamodb:UpdateItem"):
         add("UploadFunction", action, table, other_table, *retrain, why="Powertools idempotency record")
@@ -95,9 +105,18 @@ def _calls() -> list[PipelineCall]:
     result = f"{bucket}/results/demo/job-1/result.zip"
     add("ArchiveFunction", "s3:PutObject", result, f"{bucket}/incoming/demo/result.zip", *retrain)
     add("ArchiveFunction", "s3:GetObject", result, f"{bucket}/incoming/demo/sample.csv", *retrain)
-    # SwitchModel: the per-model gate, the summary updated.
-    add("SwitchModelFunction", "dynamodb:UpdateItem", table, other_table, SWITCH, why="switch gate")
+    # SwitchModel: the per-model gate read and taken, the summary found (a listing) and updated.
+    for action in ("dynamodb:GetItem", "dynamodb:UpdateItem"):
+        add("SwitchModelFunction", action, table, other_table, SWITCH, why="switch gate")
     summary = f"{bucket}/results/demo/job-1/summary.json"
+    add(
+        "SwitchModelFunction",
+        "s3:ListBucket",
+        bucket,
+        other_bucket,
+        SWITCH,
+        context={"s3:prefix": "results/demo/job-1/summary.json"},
+    )
     add("SwitchModelFunction", "s3:GetObject", summary, f"{bucket}/incoming/demo/sample.csv", SWITCH)
     add("SwitchModelFunction", "s3:PutObject", summary, f"{bucket}/incoming/demo/summary.json", SWITCH)
     # RecordFailure: the failure record.
@@ -110,8 +129,17 @@ def _calls() -> list[PipelineCall]:
         FAILURE,
         TRAINING_FAILURE,
     )
-    # CheckTraining: the request object version, one idempotency record.
-    request = f"{bucket}/training/demo/run.json"
+    # CheckTraining: which form of the key exists (a listing, as Upload), the request object version, one
+    # idempotency record.
+    request = f"{bucket}/training/demo/run+1.json"
+    add(
+        "CheckTrainingFunction",
+        "s3:ListBucket",
+        bucket,
+        other_bucket,
+        TRAINING,
+        context={"s3:prefix": "training/demo/run+1.json"},
+    )
     add("CheckTrainingFunction", "s3:GetObjectVersion", request, f"{bucket}/incoming/demo/run.json", TRAINING)
     for action in ("dynamodb:PutItem", "dynamodb:UpdateItem"):
         add(
@@ -123,7 +151,7 @@ def _calls() -> list[PipelineCall]:
         "ArchiveTrainingFunction",
         "s3:ListBucket",
         bucket,
-        "arn:${AWS::Partition}:s3:::some-other-bucket",
+        other_bucket,
         TRAINING,
         context={"s3:prefix": "results/demo/training/run-1/summary.json"},
     )
