@@ -37,30 +37,6 @@ def limited() -> Iterator[tuple[LocalStack, object]]:
         yield stack, emulator
 
 
-def test_a_step_past_its_timeout_is_killed_and_recorded_as_on_aws(limited):
-    stack, _ = limited
-    key = "incoming/slow/data.csv"
-    version = stack.put_object(key, synthetic_csv(1))
-
-    (run,) = [run for run in stack.wait_all(RUN_TIMEOUT) if (run.key, run.version_id) == (key, version)]
-
-    assert run.status == "FAILED"
-    history = stack.execution_history(run.execution_arn)
-    failed = [
-        event["lambdaFunctionFailedEventDetails"]
-        for event in history
-        if "lambdaFunctionFailedEventDetails" in event
-    ]
-    assert failed, [event["type"] for event in history]
-    assert failed[0]["error"] == "Sandbox.Timedout"
-    cause = json.loads(failed[0]["cause"])
-    assert cause["errorType"] == "Sandbox.Timedout"
-    assert cause["errorMessage"].endswith(f"Task timed out after {CHECK_STATUS_TIMEOUT:.2f} seconds")
-    record = json.loads(stack.read_object(run.failure["failure_key"]))
-    assert record["error"] == "Sandbox.Timedout"
-    assert record["step"] == "CheckStatus"
-
-
 def test_functions_run_as_their_own_roles_never_as_the_stack(limited):
     stack, _ = limited
     admin_key = stack.admin_credentials["aws_access_key_id"]

@@ -82,9 +82,10 @@ class LocalStack:
     ``{"api_key": key, "auto_switch": true}`` when ``auto_switch``; an entry given as a dict is written as
     it is (so one model can switch and another not). ``parameters`` override the template's parameters
     (``ApiBaseUrl`` is ``api_base_url``); see ``FAST_PARAMETERS``. ``function_overrides`` maps a function's
-    logical id to ``{"Timeout": seconds, "MemorySize": mb}`` to apply locally (tests use it to make a
-    timeout take seconds). ``port`` is the server's loopback port (0: a free one); ``auto_pump`` starts
-    executions in the background as events arrive.
+    logical id to ``{"Timeout": seconds, "MemorySize": mb, "Environment": {...}}`` to apply locally (tests
+    use it to make a timeout take seconds, or to point one function at an endpoint that never answers).
+    ``port`` is the server's loopback port (0: a free one); ``auto_pump`` starts executions in the
+    background as events arrive.
     """
 
     # Every request after the stack has built itself is authorized by ``iam_gate`` (the caller's identity
@@ -103,7 +104,7 @@ class LocalStack:
         region: str = DEFAULT_REGION,
         port: int = 0,
         auto_pump: bool = False,
-        function_overrides: dict[str, dict[str, float]] | None = None,
+        function_overrides: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.template_path = Path(template_path).resolve()
         self.api_keys = dict(api_keys)
@@ -593,6 +594,7 @@ class LocalStack:
             }
             environment.update(_runtime_environment(config, self.region))
             overrides = self.function_overrides.get(logical_id, {})
+            environment.update({key: str(value) for key, value in overrides.get("Environment", {}).items()})
             functions.append(
                 DeployedFunction(
                     name=name,
