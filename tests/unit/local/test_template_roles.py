@@ -26,7 +26,7 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
-from retrain_pipeline import idempotency, retrain
+from retrain_pipeline import aws, idempotency
 
 from p1_retrain.local import iam_gate
 from p1_retrain.local import template as tpl
@@ -44,6 +44,7 @@ APPS = {
     "ArchiveFunction": "archive",
     "SwitchModelFunction": "switch_model",
     "RecordFailureFunction": "record_failure",
+    "StartWatchFunction": "start_watch",
     "CheckTrainingFunction": "check_training",
     "ArchiveTrainingFunction": "archive_training",
 }
@@ -177,7 +178,7 @@ class Strict:
     def _fresh() -> None:
         boto3.setup_default_session(region_name=REGION)
         parameters.clear_caches()
-        retrain.aws_client.cache_clear()
+        aws.aws_client.cache_clear()
         idempotency.persistence.cache_clear()
 
     def run(self, function: str, event: dict[str, Any]) -> Any:
@@ -245,9 +246,11 @@ class Strict:
             json.dumps({"external_process_id": process_id}).encode(),
         )
         execution = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:watch:{uuid.uuid4().hex}"
-        state = self.run("CheckTrainingFunction", {"request": event, "execution_id": execution})
-        for _ in range(3):
-            if state["poll"]["state"] != "running":
+        state = self.run("StartWatchFunction", {"request": event, "execution_id": execution})
+        if until == "StartWatchFunction":
+            return state
+        for attempt in range(3):
+            if state["poll"]["state"] != "running" and (attempt or until != "CheckTrainingFunction"):
                 break
             state["poll"] = self.run(
                 "CheckTrainingFunction", {"training": state["training"], "poll": state["poll"]}
@@ -300,7 +303,7 @@ def strict() -> Iterator[Strict]:
                 yield strict
         # Leave no client, cache or default session holding this module's credentials.
         parameters.clear_caches()
-        retrain.aws_client.cache_clear()
+        aws.aws_client.cache_clear()
         idempotency.persistence.cache_clear()
         boto3.DEFAULT_SESSION = None
 
@@ -356,7 +359,7 @@ def test_a_function_without_a_needed_statement_is_denied_by_name(
         with pytest.raises(Exception) as caught:
             if function == "RecordFailureFunction":
                 strict.failure()
-            elif function in ("CheckTrainingFunction", "ArchiveTrainingFunction"):
+            elif function in ("StartWatchFunction", "CheckTrainingFunction", "ArchiveTrainingFunction"):
                 strict.training(until=function)
             else:
                 strict.retrain(until=function)

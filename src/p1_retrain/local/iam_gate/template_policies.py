@@ -74,6 +74,7 @@ def _calls() -> list[PipelineCall]:
         ("CheckStatusFunction", retrain),
         ("ArchiveFunction", retrain),
         ("SwitchModelFunction", (SWITCH,)),
+        ("StartWatchFunction", (TRAINING,)),
         ("CheckTrainingFunction", (TRAINING,)),
         ("ArchiveTrainingFunction", (TRAINING,)),
     ):
@@ -129,22 +130,20 @@ def _calls() -> list[PipelineCall]:
         FAILURE,
         TRAINING_FAILURE,
     )
-    # CheckTraining: which form of the key exists (a listing, as Upload), the request object version, one
+    # StartWatch: which form of the key exists (a listing, as Upload), the request object version, one
     # idempotency record.
     request = f"{bucket}/training/demo/run+1.json"
     add(
-        "CheckTrainingFunction",
+        "StartWatchFunction",
         "s3:ListBucket",
         bucket,
         other_bucket,
         TRAINING,
         context={"s3:prefix": "training/demo/run+1.json"},
     )
-    add("CheckTrainingFunction", "s3:GetObjectVersion", request, f"{bucket}/incoming/demo/run.json", TRAINING)
+    add("StartWatchFunction", "s3:GetObjectVersion", request, f"{bucket}/incoming/demo/run.json", TRAINING)
     for action in ("dynamodb:PutItem", "dynamodb:UpdateItem"):
-        add(
-            "CheckTrainingFunction", action, table, other_table, TRAINING, why="Powertools idempotency record"
-        )
+        add("StartWatchFunction", action, table, other_table, TRAINING, why="Powertools idempotency record")
     # ArchiveTraining: "already archived?" listing, results file, ranged reads.
     trained = f"{bucket}/results/demo/training/run-1/result.zip"
     add(
@@ -172,7 +171,10 @@ def _calls() -> list[PipelineCall]:
     # The state machines: their tasks and notifications (SNS encrypts with the topic's key for them).
     for machine, functions in (
         ("RetrainStateMachine", ("UploadFunction", "CheckStatusFunction", "ArchiveFunction")),
-        ("TrainWatchStateMachine", ("CheckTrainingFunction", "ArchiveTrainingFunction")),
+        (
+            "TrainWatchStateMachine",
+            ("StartWatchFunction", "CheckTrainingFunction", "ArchiveTrainingFunction"),
+        ),
     ):
         scenarios = retrain if machine == "RetrainStateMachine" else (TRAINING,)
         neighbour = (
