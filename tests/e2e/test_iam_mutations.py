@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 SAMPLE = ROOT / "events" / "data" / "sample.csv"
 RUN_TIMEOUT = 120.0
+TRAINING_SECONDS = 3.0
 # One retry of a denied step instead of six: the denial is what is under test, not the backoff.
 PARAMETERS = {**FAST_PARAMETERS, "TaskRetryMaxAttempts": "1"}
 # Cheapest scenario first: the one that runs the fewest steps.
@@ -55,7 +56,8 @@ def _drop(stack: LocalStack, emulator, scenario: str) -> None:
     elif scenario == tp.FAILURE:
         stack.put_object(f"incoming/demo/{name}-empty.csv", b"")  # EmptyObject: recorded under failed/
     elif scenario == tp.TRAINING:
-        process_id = emulator.admin.create_training("demo", seconds=0.5, outcome="finished")
+        # Still running when StartWatch asks once, so CheckTraining polls it at least once after a wait.
+        process_id = emulator.admin.create_training("demo", seconds=TRAINING_SECONDS, outcome="finished")
         stack.put_object(
             f"training/demo/{name}+1.json", json.dumps({"external_process_id": process_id}).encode()
         )
