@@ -34,6 +34,8 @@ from tests.e2e.matrix_support import (
     wait_for,
 )
 
+pytestmark = pytest.mark.slow  # a fault matrix: many runs on the local stack
+
 JOB_SECONDS = 0.5
 # A job still running 10.8 s after its upload is past the deadline (the template's floor is 1 hour).
 DEADLINE_HOURS = "0.003"
