@@ -1,39 +1,24 @@
-"""Read what the benchmarks need from ``template.yaml`` (CloudFormation tags are kept as plain values)."""
+"""Read what the benchmarks need from ``template.yaml`` (parsed as the local stack parses it)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench.procs import ROOT, BenchError
+from p1_retrain.local.errors import LocalStackError
+from p1_retrain.local.template import load_template
 
 TEMPLATE = ROOT / "template.yaml"
-
-
-class _Loader(yaml.SafeLoader):
-    """A YAML loader that reads ``!Ref X`` as ``{"Ref": "X"}`` and other short-form tags likewise."""
-
-
-def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-_Loader.add_multi_constructor("!", _tag)
 
 
 def load(path: Path = TEMPLATE) -> dict[str, Any]:
     if not path.exists():
         raise BenchError(f"{path.name} not found")
-    return yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    try:
+        return load_template(path)
+    except LocalStackError as exc:
+        raise BenchError(str(exc)) from exc
 
 
 def _resolve(template: dict[str, Any], value: Any) -> Any:

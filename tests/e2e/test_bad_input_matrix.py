@@ -7,7 +7,6 @@ Every independent row is dropped at once; rows that need an emulator behaviour g
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import secrets
 import zipfile
@@ -33,6 +32,9 @@ from tests.e2e.matrix_support import (
     leaks,
     wait_for,
 )
+from tests.testdata import zip_of
+
+pytestmark = pytest.mark.slow  # a fault matrix: many runs on the local stack
 
 JOB_SECONDS = 0.5
 # A job still running 10.8 s after its upload is past the deadline (the template's floor is 1 hour).
@@ -70,11 +72,7 @@ GATE_HOLDER = "maintenance"
 
 
 def _zip(entries: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
+    return zip_of(entries, zipfile.ZIP_STORED)
 
 
 def _long_name(prefix: str) -> str:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from p1_retrain.cli import build_parser
 from p1_retrain.local import demo
 
@@ -25,6 +27,7 @@ def _demo(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_count_ten_reports_ten_successes_as_its_last_line(tmp_path):
     done = _demo(tmp_path, "--count", "10", "--job-seconds", "0.5", "--json")
 
@@ -51,6 +54,7 @@ def test_count_ten_reports_ten_successes_as_its_last_line(tmp_path):
     assert not SIGNED_URL.search(done.stdout + done.stderr)
 
 
+@pytest.mark.slow
 def test_train_watch_archives_the_training_results(tmp_path):
     csv = tmp_path / "one.csv"
     csv.write_bytes((Path(__file__).resolve().parents[2] / "events" / "data" / "sample.csv").read_bytes())

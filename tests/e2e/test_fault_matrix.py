@@ -24,6 +24,8 @@ from p1_retrain.local.stack import FAST_PARAMETERS, LocalStack
 from tests.e2e.conftest import TEMPLATE
 from tests.e2e.matrix_support import everything_written, leaks
 
+pytestmark = pytest.mark.slow  # a fault matrix: many runs on the local stack
+
 FILES = 20
 MODELS = 3
 FAULT_RATE = 0.2

@@ -5,23 +5,18 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import zipfile
 
 import pytest
 from prediction_one.zipbuild import build_train_eval_zip
 
 from p1_retrain.local.data import synthetic_csv
+from tests.testdata import zip_names
 
 SIGNATURE_MARKERS = ("X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token")
 
 
 def _summary(pipeline, run) -> dict:
     return json.loads(pipeline.stack.read_object(run.summary_key))
-
-
-def _zip_names(data: bytes) -> list[str]:
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        return archive.namelist()
 
 
 def test_csv_is_retrained_and_archived_byte_for_byte(pipeline, samples):
@@ -46,7 +41,7 @@ def test_csv_is_retrained_and_archived_byte_for_byte(pipeline, samples):
     assert summary["source"]["version_id"] == run.version_id
     assert summary["result"]["key"] == run.result_key
     assert summary["result"]["size"] == len(archived)
-    assert summary["result"]["entries"] == _zip_names(archived)
+    assert summary["result"]["entries"] == zip_names(archived)
     assert summary["switched"] is False
     assert summary["execution_id"] == run.execution_arn
 

@@ -16,6 +16,8 @@ import pytest
 
 from p1_retrain.local.data import synthetic_csv
 
+pytestmark = pytest.mark.slow  # starts processes
+
 ROOT = Path(__file__).resolve().parents[2]
 START_SECONDS = 120.0
 RUN_SECONDS = 90.0

@@ -3,19 +3,14 @@ HTTP. A training run is created in the emulator; its request is dropped under tr
 
 from __future__ import annotations
 
-import io
 import json
 import uuid
-import zipfile
 from datetime import UTC, datetime
 from typing import Any
 
+from tests.testdata import zip_names
+
 MACHINE = "TrainWatchStateMachine"
-
-
-def _names(data: bytes) -> list[str]:
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        return archive.namelist()
 
 
 def _request(process_id: str) -> bytes:
@@ -52,7 +47,7 @@ def test_a_finished_training_is_archived_identical_to_the_emulators(pipeline):
     archived = pipeline.stack.read_object(run.result_key)
     assert archived == pipeline.admin.result_bytes(process_id)
     summary = json.loads(pipeline.stack.read_object(prefix + "summary.json"))
-    assert summary["result"]["entries"] == _names(archived) and summary["result"]["entries"]
+    assert summary["result"]["entries"] == zip_names(archived) and summary["result"]["entries"]
     assert (summary["status"], summary["source"]["key"], summary["execution_id"]) == (
         "finished",
         key,

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import io
 import os
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import requests
+
+from tests.testdata import table
+from tests.testdata import zip_of as make_zip
+
+__all__ = ["make_table", "make_zip"]
 
 API_KEY = "demo-key"
 UPLOAD_URL_PATH = "/v1/external/retrain_jobs/upload_url"
@@ -19,20 +22,7 @@ OWN_KEY = "<the client's own key>"  # marker: send ``Api.api_key``; None sends n
 
 def make_table(rows: int = 120, columns: int = 3, delimiter: str = ",", seed: int = 0) -> bytes:
     """A header line plus ``rows`` data rows of ``columns`` fields."""
-    header = delimiter.join(f"col{c}" for c in range(columns))
-    lines = [header] + [
-        delimiter.join(str(seed + r * columns + c) for c in range(columns)) for r in range(rows)
-    ]
-    return ("\n".join(lines) + "\n").encode()
-
-
-def make_zip(entries: dict[str, bytes]) -> bytes:
-    """A zip holding ``entries`` (archive name -> bytes), as the upload URL page's example builds it."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
+    return table(rows, columns, cell=lambda row, column: seed + row * columns + column, delimiter=delimiter)
 
 
 def error_body(message: str, code: int = 4001000204) -> dict[str, Any]:

@@ -20,13 +20,11 @@ from prediction_one import (
 from prediction_one import errors as p1_errors
 
 from tests.integration.client_support import KEY, fast_settings
+from tests.testdata import table
 
 
 def csv_bytes(rows: int = 120, columns: int = 3) -> bytes:
-    header = ",".join(f"c{i}" for i in range(columns)) + "\n"
-    return (
-        header + "".join(",".join(str(r * columns + c) for c in range(columns)) + "\n" for r in range(rows))
-    ).encode()
+    return table(rows, header=[f"c{i}" for i in range(columns)])
 
 
 @pytest.fixture

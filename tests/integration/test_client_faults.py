@@ -23,10 +23,11 @@ from prediction_one import (
 )
 
 from tests.integration.client_support import KEY, RETRIES, fast_settings
+from tests.testdata import table
 
 
 def csv_bytes(rows: int = 120) -> bytes:
-    return ("a,b,c\n" + "".join(f"{r},{r * 2},x{r}\n" for r in range(rows))).encode()
+    return table(rows, header="abc", cell=lambda r, c: (r, r * 2, f"x{r}")[c])
 
 
 @pytest.fixture

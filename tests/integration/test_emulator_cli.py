@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
+pytestmark = pytest.mark.slow  # starts processes
+
 COMMAND = Path(sys.executable).parent / "p1-retrain"
 URL_LINE = re.compile(rb"listening on (http://127\.0\.0\.1:(\d+))")
 

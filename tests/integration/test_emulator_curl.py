@@ -11,7 +11,10 @@ import pytest
 
 from tests.integration.conftest import finish, make_table
 
-pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="the curl binary is not installed")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("curl") is None, reason="the curl binary is not installed"),
+]
 
 DOC_HOSTS = ("developer-api.predictionone.sony.biz", "developer-api.easy-predictive-analytics.sony.com")
 

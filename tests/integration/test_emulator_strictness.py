@@ -62,6 +62,7 @@ def test_admin_routes_answer_400_to_a_bad_content_length(emulator, length):
     assert b"Content-Length" in answer.split(b"\r\n\r\n", 1)[1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -82,6 +83,7 @@ def test_emulator_options_out_of_range_are_usage_errors(argv, message):
     assert last.startswith("p1-retrain emulator: error: ") and message in last
 
 
+@pytest.mark.slow
 def test_demo_with_an_unknown_option_prints_the_demo_usage():
     done = subprocess.run(
         [str(COMMAND), "demo", "--bogus"], capture_output=True, text=True, timeout=60, check=False

@@ -225,6 +225,7 @@ def test_unknown_stack_is_a_clear_error(endpoint, capsys) -> None:
     assert "no-such-stack" in err
 
 
+@pytest.mark.slow
 def test_the_installed_command_reads_stdin_and_never_prints_the_key(endpoint, stack) -> None:
     """The console script as a user runs it: key piped on stdin, not a terminal."""
     name, arn = stack

@@ -3,11 +3,38 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from p1_retrain.local.errors import LocalStackError
 
-_SUB_VARIABLE = re.compile(r"\$\{([^}!]+)\}")
+# ``${name}`` in an ``Fn::Sub`` string or a state machine definition; ``${!name}`` stays literal.
+PLACEHOLDER = re.compile(r"\$\{([^}!]+)\}")
+
+
+def placeholders(text: str) -> set[str]:
+    """The names ``text`` has placeholders for."""
+    return set(PLACEHOLDER.findall(text))
+
+
+def substitute(
+    text: str, values: Mapping[str, Any] | Callable[[str], Any], *, keep_unknown: bool = False
+) -> str:
+    """Replace every ``${name}`` of ``text`` by ``str`` of its value, as ``Fn::Sub`` and Step Functions'
+    ``DefinitionSubstitutions`` do. ``values`` is a mapping or a function of the name; a name the mapping
+    lacks is a ``KeyError`` (``keep_unknown``: left as it is)."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if callable(values):
+            return str(values(name))
+        if name in values:
+            return str(values[name])
+        if keep_unknown:
+            return match.group(0)
+        raise KeyError(f"no substitution for ${{{name}}}")
+
+    return PLACEHOLDER.sub(replace, text)
 
 
 def evaluate(node: Any, refs: dict[str, Any]) -> Any:
@@ -46,4 +73,4 @@ def _sub(body: Any, refs: dict[str, Any]) -> str:
     else:
         text, variables = body, {}
     scope = {**refs, **variables}
-    return _SUB_VARIABLE.sub(lambda match: str(_lookup(match.group(1), scope)), text)
+    return substitute(text, lambda name: _lookup(name, scope))

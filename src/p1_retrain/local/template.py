@@ -22,6 +22,7 @@ from samtranslator.translator.translator import Translator
 from samtranslator.yaml_helper import yaml_parse
 
 from p1_retrain.local.errors import LocalStackError
+from p1_retrain.local.intrinsics import placeholders, substitute
 
 SERVERLESS_FUNCTION = "AWS::Serverless::Function"
 SERVERLESS_LAYER = "AWS::Serverless::LayerVersion"
@@ -249,8 +250,27 @@ def replace_refs(node: Any, values: dict[str, dict[str, str]]) -> Any:
 
 
 def _sub_text(text: str, values: dict[str, dict[str, str]]) -> str:
-    for name, attributes in values.items():
-        for attribute, value in attributes.items():
-            reference = name if attribute == "Ref" else f"{name}.{attribute}"
-            text = text.replace("${" + reference + "}", value)
-    return text
+    literals = {
+        name if attribute == "Ref" else f"{name}.{attribute}": value
+        for name, attributes in values.items()
+        for attribute, value in attributes.items()
+    }
+    return substitute(text, literals, keep_unknown=True)
+
+
+def render_definition(logical_id: str, definition: str, values: dict[str, Any]) -> str:
+    """A state machine definition with its ``DefinitionSubstitutions`` filled in, as Step Functions does:
+    every placeholder needs a value, and the result must be JSON."""
+    missing = sorted(placeholders(definition) - set(values))
+    if missing:
+        raise LocalStackError(
+            f"state machine {logical_id}: no DefinitionSubstitutions for {', '.join(missing)}"
+        )
+    rendered = substitute(definition, values)
+    try:
+        json.loads(rendered)
+    except json.JSONDecodeError as exc:
+        raise LocalStackError(
+            f"state machine {logical_id}: the substituted definition is not valid JSON ({exc})"
+        ) from exc
+    return rendered

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import itertools
 import json
 import logging
 import uuid
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +18,8 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 from retrain_pipeline import aws, idempotency
 from retrain_pipeline.handler import telemetry as handler_telemetry
+
+from tests.testdata import table, zip_of
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -50,20 +50,11 @@ def execution_arn(name: str | None = None) -> str:
 
 def csv_bytes(rows: int = 120, columns: int = 3, seed: int = 0) -> bytes:
     """A table within the product's data limits: 100+ rows, 2+ columns."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([f"col{c}" for c in range(columns)])
-    for row in range(rows):
-        writer.writerow([row * (c + 1) + seed for c in range(columns)])
-    return out.getvalue().encode()
+    return table(rows, columns, cell=lambda row, column: row * (column + 1) + seed)
 
 
 def zip_bytes(names: tuple[str, ...] = ("train_src/train.csv", "eval_src/eval.csv")) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for index, name in enumerate(names):
-            archive.writestr(name, csv_bytes(seed=index))
-    return buffer.getvalue()
+    return zip_of({name: csv_bytes(seed=index) for index, name in enumerate(names)})
 
 
 class Stack:

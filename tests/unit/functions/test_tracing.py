@@ -7,11 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.unit.functions import xray_probe
 
 PROBE = Path(xray_probe.__file__)
 
 
+@pytest.mark.slow
 def test_a_failing_presigned_download_leaves_no_signature_in_the_trace() -> None:
     done = subprocess.run(
         [sys.executable, str(PROBE)], capture_output=True, text=True, timeout=120, check=False

@@ -6,7 +6,6 @@ import hashlib
 import io
 import json
 import re
-import zipfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +14,8 @@ from prediction_one import PredictionOneClient
 from prediction_one import errors as p1_errors
 from retrain_pipeline import idempotency
 from retrain_pipeline.errors import ModelNotConfigured, TrainingResultNotAvailable
+
+from tests.testdata import zip_names
 
 
 class Watch:
@@ -75,11 +76,6 @@ def watch(stack: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Watch]:
     idempotency.persistence.cache_clear()
     yield Watch(stack, monkeypatch)
     idempotency.persistence.cache_clear()
-
-
-def zip_names(data: bytes) -> list[str]:
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        return archive.namelist()
 
 
 def test_a_finished_run_is_archived_byte_for_byte_with_a_summary(watch: Watch) -> None:

@@ -9,8 +9,6 @@ calls being made by the local stack itself).
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 import json
 import os
@@ -31,6 +29,7 @@ from retrain_pipeline import aws, idempotency
 from p1_retrain.local import iam_gate
 from p1_retrain.local import template as tpl
 from p1_retrain.local.iam_gate import template_policies as tp
+from tests.testdata import table
 
 ROOT = Path(__file__).resolve().parents[3]
 REGION = "us-east-1"
@@ -69,12 +68,7 @@ class FakeContext:
 
 
 def sample_csv() -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["a", "b", "c"])
-    for row in range(120):
-        writer.writerow([row, row * 2, row * 3])
-    return out.getvalue().encode()
+    return table(120, header="abc", cell=lambda row, column: row * (column + 1))
 
 
 class Strict:

@@ -18,6 +18,8 @@ from retrain_pipeline.s3io import (
     zip_entries,
 )
 
+from tests.testdata import zip_of
+
 BUCKET = "data-bucket"
 
 
@@ -79,11 +81,7 @@ def test_part_size_below_s3_minimum_is_refused(s3: Any) -> None:
 
 
 def _zip(names: list[str], padding: int = 0) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        for name in names:
-            archive.writestr(name, "a,b\n1,2\n" + "x" * padding)
-    return buffer.getvalue()
+    return zip_of({name: "a,b\n1,2\n" + "x" * padding for name in names}, zipfile.ZIP_STORED)
 
 
 def test_zip_entries_come_from_ranged_reads(s3: Any) -> None:

@@ -3,32 +3,25 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from cfnlint.decode import decode
-from samtranslator.internal.managed_policies import get_bundled_managed_policy_map
-from samtranslator.parser.parser import Parser
-from samtranslator.translator.translator import Translator
+
+from p1_retrain.local import template as tpl
+from p1_retrain.local.intrinsics import placeholders, substitute
 
 ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE = ROOT / "template.yaml"
 EVENTS = ROOT / "events"
-PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.:-]+)\}")
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 
 
 def load_sam_template() -> dict[str, Any]:
     """template.yaml with CloudFormation short-form tags decoded (``!Ref`` -> ``{"Ref": ...}``)."""
-    template, matches = decode(str(TEMPLATE))
-    assert not matches, f"template.yaml does not parse: {matches}"
-    assert isinstance(template, dict)
-    return template
+    return tpl.load_template(TEMPLATE)
 
 
 def state_machines(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -55,18 +48,6 @@ def sample_substitutions(names: list[str], overrides: dict[str, str] | None = No
     return values
 
 
-def substitute(text: str, values: dict[str, str]) -> str:
-    """What Step Functions does with DefinitionSubstitutions: replace every ``${name}``."""
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in values:
-            raise KeyError(f"no substitution for ${{{name}}}")
-        return values[name]
-
-    return PLACEHOLDER.sub(replace, text)
-
-
 @pytest.fixture(scope="session")
 def sam_template() -> dict[str, Any]:
     return load_sam_template()
@@ -81,12 +62,7 @@ def cfn_template(sam_template: dict[str, Any]) -> dict[str, Any]:
         for uri in ("CodeUri", "ContentUri", "DefinitionUri"):
             if isinstance(properties.get(uri), str):
                 properties[uri] = f"s3://artifacts/{name}"
-    translator = Translator(
-        managed_policy_map=None, sam_parser=Parser(), boto_session=boto3.Session(region_name=REGION)
-    )
-    return translator.translate(
-        prepared, parameter_values={}, get_managed_policy_map=lambda: get_bundled_managed_policy_map("aws")
-    )
+    return tpl.translate(prepared, {}, REGION)
 
 
 @pytest.fixture(scope="session")
@@ -119,7 +95,7 @@ def render_asl() -> Callable[..., dict[str, Any]]:
     """``render_asl(text, overrides)``: fill every placeholder (sample values unless overridden), parse."""
 
     def render(text: str, overrides: dict[str, str] | None = None) -> dict[str, Any]:
-        names = sorted(set(PLACEHOLDER.findall(text)))
+        names = sorted(placeholders(text))
         return json.loads(substitute(text, sample_substitutions(names, overrides)))
 
     return render

@@ -171,3 +171,49 @@ def runner(
         )
 
     return run
+
+
+@dataclass
+class Routed:
+    """Where one Choice state sent an input: the state it chose, or the error it failed with."""
+
+    target: str | None
+    error: str | None
+
+
+@contextmanager
+def choice_router(definition: dict[str, Any]) -> Iterator[Callable[[str, Any], Routed]]:
+    """``route(choice, data)``: run the Choice state ``choice`` of ``definition`` alone in moto's
+    interpreter over ``data`` (each state it can choose is a Pass state naming itself)."""
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        machines: dict[str, str] = {}
+        runs = iter(range(10_000))
+
+        def machine(choice: str) -> str:
+            if choice not in machines:
+                state = definition["States"][choice]
+                assert state["Type"] == "Choice"
+                targets = {rule["Next"] for rule in state["Choices"]} | {state["Default"]}
+                ends = {to: {"Type": "Pass", "Result": {"chosen": to}, "End": True} for to in targets}
+                alone = {"StartAt": choice, "States": {choice: state, **ends}}
+                machines[choice] = sfn.create_state_machine(
+                    name=f"choice-{choice}",
+                    definition=json.dumps(alone),
+                    roleArn=f"arn:aws:iam::{ACCOUNT}:role/choice",
+                )["stateMachineArn"]
+            return machines[choice]
+
+        def route(choice: str, data: Any) -> Routed:
+            started = len(TMP_THREADS)
+            arn = sfn.start_execution(
+                stateMachineArn=machine(choice), name=f"{choice}-{next(runs)}", input=json.dumps(data)
+            )["executionArn"]
+            wait_for_executions(started, time.monotonic() + EXECUTION_TIMEOUT)
+            description = sfn.describe_execution(executionArn=arn)
+            if description["status"] == "SUCCEEDED":
+                return Routed(json.loads(description["output"])["chosen"], None)
+            assert description["status"] == "FAILED", description
+            return Routed(None, description.get("error"))
+
+        yield route

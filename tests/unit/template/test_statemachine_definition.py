@@ -14,8 +14,9 @@ from aws_lambda_powertools.utilities.idempotency import exceptions as idempotenc
 from prediction_one import errors as client_errors
 from retrain_pipeline import errors as pipeline_errors
 
+from p1_retrain.local.intrinsics import placeholders
+
 ROOT = Path(__file__).resolve().parents[3]
-PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.:-]+)\}")
 LAMBDA_SERVICE_ERRORS = {
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
@@ -103,10 +104,10 @@ def test_every_asl_file_belongs_to_a_state_machine(state_machine_sources):
 
 def test_placeholders_and_substitutions_match_both_ways(state_machine_sources):
     for name, (properties, text) in state_machine_sources.items():
-        placeholders = set(PLACEHOLDER.findall(text))
+        used = placeholders(text)
         substitutions = set(properties.get("DefinitionSubstitutions", {}))
-        assert placeholders - substitutions == set(), f"{name}: placeholders without a substitution"
-        assert substitutions - placeholders == set(), f"{name}: substitutions the definition never uses"
+        assert used - substitutions == set(), f"{name}: placeholders without a substitution"
+        assert substitutions - used == set(), f"{name}: substitutions the definition never uses"
 
 
 def test_substitutions_point_at_the_template_resources(retrain_properties, sam_template):

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from p1_retrain.local.intrinsics import placeholders, substitute
+
 ROOT = Path(__file__).resolve().parents[3]
 FUNCTIONS = {
     "UploadFunction": "upload",
@@ -397,11 +399,11 @@ def test_the_notification_metric_filter_watches_a_real_state(sam_template, retra
 def test_dashboard_body_is_json_and_shows_every_function(sam_template):
     dashboard = sam_template["Resources"]["RetrainDashboard"]["Properties"]
     body_template, variables = dashboard["DashboardBody"]["Fn::Sub"]
-    placeholders = set(re.findall(r"\$\{([A-Za-z0-9:]+)\}", body_template))
+    used = placeholders(body_template)
     resources = set(sam_template["Resources"]) | {"RetrainStateMachineObjectCreated"}
-    assert placeholders <= resources | set(variables) | {"AWS::Region"}
-    assert set(FUNCTIONS) <= placeholders and "RetrainStateMachine" in placeholders
-    body = json.loads(re.sub(r"\$\{([A-Za-z0-9:]+)\}", lambda m: m.group(1).replace(":", "-"), body_template))
+    assert used <= resources | set(variables) | {"AWS::Region"}
+    assert set(FUNCTIONS) <= used and "RetrainStateMachine" in used
+    body = json.loads(substitute(body_template, lambda name: name.replace(":", "-")))
     titles = [widget["properties"]["title"] for widget in body["widgets"]]
     assert len(titles) == len(set(titles)) >= 5
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import functools
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any, NamedTuple
 
 from p1_retrain.local import template as tpl
 from p1_retrain.local.iam_gate.evaluator import Decision, PolicyDocument, evaluate
+from p1_retrain.local.intrinsics import substitute
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -289,9 +289,6 @@ def _pseudo(cfn: Mapping[str, Any]) -> dict[str, str]:
     return refs
 
 
-_SUB = re.compile(r"\$\{([^}!]+)\}")
-
-
 def resolve(node: Any, values: Mapping[str, Mapping[str, str]], refs: Mapping[str, str]) -> Any:
     """Ref, Fn::GetAtt, Fn::Sub, Fn::Join over literal resource values (enough for policy documents)."""
     if isinstance(node, list):
@@ -311,8 +308,7 @@ def resolve(node: Any, values: Mapping[str, Mapping[str, str]], refs: Mapping[st
         if name == "Fn::Sub":
             text, local = (body[0], resolve(body[1], values, refs)) if isinstance(body, list) else (body, {})
 
-            def lookup(match: re.Match[str]) -> str:
-                reference = match.group(1)
+            def lookup(reference: str) -> str:
                 if reference in local:
                     return str(local[reference])
                 if reference in refs:
@@ -320,7 +316,7 @@ def resolve(node: Any, values: Mapping[str, Mapping[str, str]], refs: Mapping[st
                 logical, _, attribute = reference.partition(".")
                 return values[logical][attribute or "Ref"]
 
-            return _SUB.sub(lookup, text)
+            return substitute(text, lookup)
     return {key: resolve(value, values, refs) for key, value in node.items()}
 
 
