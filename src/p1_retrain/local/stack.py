@@ -38,7 +38,7 @@ from botocore.exceptions import ClientError
 from p1_retrain.local import iam_gate
 from p1_retrain.local import template as tpl
 from p1_retrain.local.errors import LocalStackError
-from p1_retrain.local.intrinsics import evaluate
+from p1_retrain.local.intrinsics import evaluate, placeholders
 from p1_retrain.local.runs import FINISHED, Run, failure_details, final_state, object_etag, source_of
 from p1_retrain.local.runtime import DeployedFunction, LambdaRuntime, LogLine
 from p1_retrain.local.s3events import S3EventRewriter
@@ -69,7 +69,6 @@ FAST_PARAMETERS = {
     "TaskRetryIntervalSeconds": "1",
     "TaskRetryMaxDelaySeconds": "1",
 }
-_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.:]+)\}")
 _EXECUTION_POLL_SECONDS = 0.05
 _PUMP_SECONDS = 0.2
 _SHUTDOWN_SECONDS = 30.0
@@ -481,22 +480,7 @@ class LocalStack:
         for logical_id, machine in self._pending_machines.items():
             source = self.template.state_machines[logical_id]
             values = machine.substitutions(self._outputs)
-            missing = sorted(
-                {match.group(1) for match in _PLACEHOLDER.finditer(source.definition)} - set(values)
-            )
-            if missing:
-                raise LocalStackError(
-                    f"state machine {logical_id}: no DefinitionSubstitutions for {', '.join(missing)}"
-                )
-            definition = _PLACEHOLDER.sub(
-                lambda match, values=values: values[match.group(1)], source.definition
-            )
-            try:
-                json.loads(definition)
-            except json.JSONDecodeError as exc:
-                raise LocalStackError(
-                    f"state machine {logical_id}: the substituted definition is not valid JSON ({exc})"
-                ) from exc
+            definition = tpl.render_definition(logical_id, source.definition, values)
             try:
                 created = self.sfn.create_state_machine(
                     name=machine.name,
@@ -914,7 +898,7 @@ def _references(node: Any, names: set[str]) -> set[str]:
             else:
                 found |= _references(value, names)
     elif isinstance(node, str):
-        found |= {match.group(1).split(".")[0] for match in _PLACEHOLDER.finditer(node)} & names
+        found |= {name.split(".")[0] for name in placeholders(node)} & names
     return found
 
 
