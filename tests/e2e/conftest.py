@@ -19,6 +19,21 @@ JOB_SECONDS = 0.5
 RUN_TIMEOUT = 90.0
 
 
+def run_of_object(stack: LocalStack, key: str, version: str | None) -> Run:
+    """Wait for every execution, then the one run of that object version."""
+    (run,) = [run for run in stack.wait_all(RUN_TIMEOUT) if (run.key, run.version_id) == (key, version)]
+    return run
+
+
+def lambda_failures(stack: LocalStack, run: Run) -> list[dict]:
+    """The ``lambdaFunctionFailedEventDetails`` of a run's history, in order."""
+    return [
+        event["lambdaFunctionFailedEventDetails"]
+        for event in stack.execution_history(run.execution_arn)
+        if "lambdaFunctionFailedEventDetails" in event
+    ]
+
+
 class Pipeline:
     """Drop objects into the local stack and wait for their executions."""
 

@@ -11,7 +11,7 @@ import pytest
 
 from p1_retrain.local.data import synthetic_csv
 from p1_retrain.local.stack import FAST_PARAMETERS, LocalStack
-from tests.e2e.conftest import RUN_TIMEOUT, TEMPLATE
+from tests.e2e.conftest import RUN_TIMEOUT, TEMPLATE, lambda_failures, run_of_object
 
 # CheckStatus may run 1 s here; the emulator answers its status requests after 5 s.
 CHECK_STATUS_TIMEOUT = 1
@@ -128,15 +128,10 @@ def test_a_state_machine_role_denied_lambda_invoke_fails_the_step_as_on_aws(limi
     key = "incoming/slow/denied.csv"
     with _denied(stack, role_arn, "lambda:InvokeFunction", upload.arn):
         version = stack.put_object(key, synthetic_csv(2))
-        (run,) = [run for run in stack.wait_all(RUN_TIMEOUT) if (run.key, run.version_id) == (key, version)]
+        run = run_of_object(stack, key, version)
 
     assert run.status == "FAILED"
-    history = stack.execution_history(run.execution_arn)
-    failures = [
-        event["lambdaFunctionFailedEventDetails"]
-        for event in history
-        if "lambdaFunctionFailedEventDetails" in event
-    ]
+    failures = lambda_failures(stack, run)
     assert failures and failures[0]["error"] == "Lambda.AWSLambdaException"
     assert (
         f"is not authorized to perform: lambda:InvokeFunction on resource: {upload.arn}"

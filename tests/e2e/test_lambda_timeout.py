@@ -12,7 +12,7 @@ import pytest
 
 from p1_retrain.local.data import synthetic_csv
 from p1_retrain.local.stack import FAST_PARAMETERS, LocalStack
-from tests.e2e.conftest import RUN_TIMEOUT, TEMPLATE
+from tests.e2e.conftest import TEMPLATE, lambda_failures, run_of_object
 
 UPLOAD_TIMEOUT = 3
 
@@ -77,16 +77,11 @@ def test_a_step_past_its_timeout_is_killed_and_recorded_as_on_aws(hung_s3):
     key = "incoming/hung/data.csv"
     version = stack.put_object(key, synthetic_csv(1))
 
-    (run,) = [run for run in stack.wait_all(RUN_TIMEOUT) if (run.key, run.version_id) == (key, version)]
+    run = run_of_object(stack, key, version)
 
     assert run.status == "FAILED"
-    history = stack.execution_history(run.execution_arn)
-    failed = [
-        event["lambdaFunctionFailedEventDetails"]
-        for event in history
-        if "lambdaFunctionFailedEventDetails" in event
-    ]
-    assert failed, [event["type"] for event in history]
+    failed = lambda_failures(stack, run)
+    assert failed, [event["type"] for event in stack.execution_history(run.execution_arn)]
     assert len(failed) == 1, "Upload has side effects: it is not run again after a timeout"
     assert failed[0]["error"] == "Sandbox.Timedout"
     cause = json.loads(failed[0]["cause"])
