@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from prediction_one import PredictionOneClient
@@ -14,16 +12,10 @@ from prediction_one.deadline import SAFETY_SECONDS, fit_timeouts, invocation_dea
 from prediction_one.errors import ConnectionFailed, ServerError
 from prediction_one.settings import ClientSettings
 
-
-@dataclass
-class Context:
-    remaining_ms: int
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
+from tests.fakes import FakeContext, JsonHandler, serving
 
 
-class AlwaysBusy(BaseHTTPRequestHandler):
+class AlwaysBusy(JsonHandler):
     """Answers every request 503 (retried by the client) and counts them."""
 
     count = 0
@@ -32,29 +24,14 @@ class AlwaysBusy(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         with AlwaysBusy.lock:
             AlwaysBusy.count += 1
-        body = b'{"message": "busy"}'
-        self.send_response(503)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+        self.send_json(503, {"message": "busy"})
 
 
 @pytest.fixture
 def busy_server() -> Iterator[str]:
     AlwaysBusy.count = 0
-    server = ThreadingHTTPServer(("127.0.0.1", 0), AlwaysBusy)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(AlwaysBusy) as base_url:
+        yield base_url
 
 
 def client(base_url: str) -> PredictionOneClient:
@@ -76,7 +53,7 @@ def test_without_a_deadline_every_retry_is_made(busy_server: str) -> None:
 
 
 def test_ample_time_keeps_every_retry(busy_server: str) -> None:
-    with invocation_deadline(Context(remaining_ms=600_000)), pytest.raises(ServerError):
+    with invocation_deadline(FakeContext(remaining_ms=600_000)), pytest.raises(ServerError):
         client(busy_server).get_retrain_job("job-1")
     assert AlwaysBusy.count == 5
 
@@ -84,7 +61,7 @@ def test_ample_time_keeps_every_retry(busy_server: str) -> None:
 def test_no_retry_when_another_attempt_cannot_fit(busy_server: str) -> None:
     # 5 s left for the call: the first attempt runs with timeouts shortened to fit (1 s + 4 s); another
     # attempt of the same length cannot fit after it, so the answer is given back at once.
-    context = Context(remaining_ms=int((SAFETY_SECONDS + 5) * 1000))
+    context = FakeContext(remaining_ms=int((SAFETY_SECONDS + 5) * 1000))
     with invocation_deadline(context), pytest.raises(ServerError) as raised:
         client(busy_server).get_retrain_job("job-1")
     assert AlwaysBusy.count == 1
@@ -92,7 +69,7 @@ def test_no_retry_when_another_attempt_cannot_fit(busy_server: str) -> None:
 
 
 def test_no_attempt_when_the_invocation_is_out_of_time(busy_server: str) -> None:
-    context = Context(remaining_ms=int((SAFETY_SECONDS + 0.5) * 1000))
+    context = FakeContext(remaining_ms=int((SAFETY_SECONDS + 0.5) * 1000))
     with invocation_deadline(context), pytest.raises(ConnectionFailed, match="not attempted") as raised:
         client(busy_server).get_retrain_job("job-1")
     assert AlwaysBusy.count == 0
@@ -101,7 +78,7 @@ def test_no_attempt_when_the_invocation_is_out_of_time(busy_server: str) -> None
 
 def test_timeouts_are_shortened_to_the_time_left() -> None:
     assert fit_timeouts(5.0, 30.0, endpoint="GET /x") == (5.0, 30.0)  # no deadline: as configured
-    with invocation_deadline(Context(remaining_ms=int((SAFETY_SECONDS + 12) * 1000))):
+    with invocation_deadline(FakeContext(remaining_ms=int((SAFETY_SECONDS + 12) * 1000))):
         connect, read = fit_timeouts(5.0, 30.0, endpoint="GET /x")
         assert connect == 5.0 and 6.0 < read <= 7.0
         left = remaining()

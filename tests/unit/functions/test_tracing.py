@@ -11,13 +11,18 @@ import pytest
 
 from tests.unit.functions import xray_probe
 
-PROBE = Path(xray_probe.__file__)
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.slow
 def test_a_failing_presigned_download_leaves_no_signature_in_the_trace() -> None:
     done = subprocess.run(
-        [sys.executable, str(PROBE)], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-m", "tests.unit.functions.xray_probe"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])

@@ -1,7 +1,8 @@
 """Run the Archive handler with tracing on and a real X-Ray recorder, against a Prediction One stand-in
 whose results URL is presigned and unreachable; print every entity the recorder emitted, as JSON lines.
 
-Run in its own process (``test_tracing.py``): tracing patches libraries process-wide.
+Run in its own process (``test_tracing.py``, ``python -m tests.unit.functions.xray_probe`` from the
+repository's root): tracing patches libraries process-wide.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ import json
 import os
 import socket
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from tests.fakes import FakeContext, JsonHandler, serving
 
 ROOT = Path(__file__).resolve().parents[3]
 SIGNATURE = "f00dfeedf00dfeedf00dfeedf00dfeed"
@@ -25,19 +26,11 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
-class StandIn(BaseHTTPRequestHandler):
+class StandIn(JsonHandler):
     download_url = ""
 
     def do_GET(self) -> None:
-        body = json.dumps({"status": "job_finished", "download_url": StandIn.download_url}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+        self.send_json(200, {"status": "job_finished", "download_url": StandIn.download_url})
 
 
 class Capture:
@@ -62,12 +55,17 @@ class Capture:
 
 
 def main() -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), StandIn)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     StandIn.download_url = (
         f"http://127.0.0.1:{closed_port()}/results/job-1/result.zip?X-Amz-Algorithm=AWS4-HMAC-SHA256"
         f"&X-Amz-Signature={SIGNATURE}"
     )
+    with serving(StandIn) as api_url:
+        error, entities = archive_traced(api_url)
+    print(json.dumps({"error": error, "entities": entities}))
+
+
+def archive_traced(api_url: str) -> tuple[str | None, list[str]]:
+    """Run the Archive handler once, traced, against ``api_url``: the error it raised, what X-Ray got."""
     os.environ.update(
         {
             "LAMBDA_TASK_ROOT": str(ROOT / "functions" / "archive"),  # Powertools: tracing on
@@ -75,7 +73,7 @@ def main() -> None:
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
-            "API_BASE_URL": f"http://127.0.0.1:{server.server_address[1]}",
+            "API_BASE_URL": api_url,
             "API_MAX_RETRIES": "0",
             "DATA_BUCKET": "probe-bucket",
             "SECRET_ID": "probe-secret",
@@ -101,15 +99,13 @@ def main() -> None:
         )
         import app  # the handler module: its Tracer patches what it patches now
 
-        class LambdaContext:
-            function_name = "archive"
-            memory_limit_in_mb = 512
-            invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:archive"
-            aws_request_id = "probe-request"
-
-            def get_remaining_time_in_millis(self) -> int:
-                return 60_000
-
+        context = FakeContext(
+            function_name="archive",
+            memory_limit_in_mb=512,
+            invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:archive",
+            aws_request_id="probe-request",
+            remaining_ms=60_000,
+        )
         event = {
             "source": {"bucket": "probe-bucket", "key": "incoming/demo/a.csv", "etag": "e", "size": 3},
             "job": {"model": "demo", "retrain_job_id": "job-1"},
@@ -119,12 +115,11 @@ def main() -> None:
         xray_recorder.begin_segment("probe")
         error = None
         try:
-            app.lambda_handler(event, LambdaContext())
+            app.lambda_handler(event, context)
         except Exception as raised:  # the failing download is the point
             error = type(raised).__name__
         xray_recorder.end_segment()
-    server.shutdown()
-    print(json.dumps({"error": error, "entities": capture.sent}))
+    return error, capture.sent
 
 
 if __name__ == "__main__":
