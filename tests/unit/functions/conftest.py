@@ -8,7 +8,6 @@ import json
 import logging
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +18,7 @@ from moto import mock_aws
 from retrain_pipeline import aws, idempotency
 from retrain_pipeline.handler import telemetry as handler_telemetry
 
+from tests.fakes import FakeContext
 from tests.testdata import table, zip_of
 
 REGION = "us-east-1"
@@ -28,20 +28,6 @@ TABLE = "retrain-state"
 SECRET_ID = "retrain/api-keys"
 SERVICE = "p1-retrain"
 FUNCTIONS = ("upload", "check_status", "archive", "switch_model", "record_failure")
-
-
-@dataclass
-class FakeContext:
-    """The attributes of a Lambda context that Powertools reads."""
-
-    function_name: str = "retrain-function"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:retrain-function"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    remaining_ms: int = 300_000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
 
 
 def execution_arn(name: str | None = None) -> str:
@@ -175,12 +161,17 @@ class Stack:
 
     def failed_state(self, state: dict[str, Any], error: BaseException, step: str) -> dict[str, Any]:
         """What a Catch (ResultPath $.error) + <Step>Failed Pass state make of a handler's exception."""
-        cause = {"errorMessage": str(error), "errorType": type(error).__name__, "stackTrace": ["..."]}
-        return {
-            **state,
-            "error": {"Error": type(error).__name__, "Cause": json.dumps(cause)},
-            "failed_step": step,
-        }
+        return self.failed_with(state, type(error).__name__, str(error), step, stackTrace=["..."])
+
+    @staticmethod
+    def failed_with(
+        state: dict[str, Any], error: str, message: str, step: str, **cause: Any
+    ) -> dict[str, Any]:
+        """The same for an error the state machine names itself (a Pass state's ``JobFailed``, ...) or a
+        handler's error given by name: ``Cause`` is the JSON ``errorType`` and ``errorMessage``, plus
+        ``cause``'s fields."""
+        body = {"errorType": error, "errorMessage": message, **cause}
+        return {**state, "error": {"Error": error, "Cause": json.dumps(body)}, "failed_step": step}
 
 
 @pytest.fixture

@@ -147,12 +147,9 @@ def test_the_summary_existence_check_is_a_listing_not_a_get() -> None:
 
 def test_the_failure_notification_carries_no_cause_or_stack_trace(stack: Any) -> None:
     event = stack.put("incoming/demo/crash.csv", stack.csv_bytes())
-    cause = {
-        "errorMessage": "'NoneType' object is not subscriptable",
-        "errorType": "TypeError",
-        "stackTrace": ['  File "/var/task/app.py", line 3, in lambda_handler\n', "Traceback (most recent)"],
-    }
-    state = {**event, "error": {"Error": "TypeError", "Cause": json.dumps(cause)}, "failed_step": "Upload"}
+    trace = ['  File "/var/task/app.py", line 3, in lambda_handler\n', "Traceback (most recent)"]
+    message = "'NoneType' object is not subscriptable"
+    state = stack.failed_with(event, "TypeError", message, "Upload", stackTrace=trace)
     output = stack.record_failure(state)
     notification = output["notification"]
     text = json.dumps(notification)

@@ -90,12 +90,7 @@ def test_job_failure_record_carries_the_jobs_message(stack: Any) -> None:
     state = stack.wait_finished(stack.upload(stack.put("incoming/demo/a.csv", stack.csv_bytes())))
     assert state["poll"]["state"] == "failed"
     # The JobFailed Pass state of the ASL, then CheckStatusFailed.
-    cause = {"errorType": "JobFailed", "errorMessage": "Prediction One reported a failure status"}
-    state = {
-        **state,
-        "error": {"Error": "JobFailed", "Cause": json.dumps(cause)},
-        "failed_step": "CheckStatus",
-    }
+    state = stack.failed_with(state, "JobFailed", "Prediction One reported a failure status", "CheckStatus")
     output = stack.record_failure(state)
     record = stack.read_json(output["failure_key"])
     assert output["error"] == "JobFailed"
@@ -113,12 +108,7 @@ def test_deadline_record(stack: Any) -> None:
     state["poll"]["deadline_at"] = state["poll"]["started_at"]
     state = stack.check(state)
     assert state["poll"]["state"] == "deadline"
-    cause = {"errorType": "JobDeadlineExceeded", "errorMessage": "still running at its deadline"}
-    state = {
-        **state,
-        "error": {"Error": "JobDeadlineExceeded", "Cause": json.dumps(cause)},
-        "failed_step": "CheckStatus",
-    }
+    state = stack.failed_with(state, "JobDeadlineExceeded", "still running at its deadline", "CheckStatus")
     output = stack.record_failure(state)
     assert output["error"] == "JobDeadlineExceeded"
     assert "JOB_DEADLINE_HOURS" in output["message"]
@@ -154,15 +144,8 @@ def test_secret_malformed_record(stack: Any) -> None:
 
 def test_presigned_urls_in_a_cause_are_scrubbed(stack: Any) -> None:
     event = stack.put("incoming/demo/a.csv", stack.csv_bytes())
-    cause = {
-        "errorType": "UnexpectedResponse",
-        "errorMessage": "bad answer from https://h/x.zip?X-Amz-Signature=abc123&X-Amz-Credential=KEYID",
-    }
-    state = {
-        **event,
-        "error": {"Error": "UnexpectedResponse", "Cause": json.dumps(cause)},
-        "failed_step": "Archive",
-    }
+    message = "bad answer from https://h/x.zip?X-Amz-Signature=abc123&X-Amz-Credential=KEYID"
+    state = stack.failed_with(event, "UnexpectedResponse", message, "Archive")
     output = stack.record_failure(state)
     text = json.dumps(stack.read_json(output["failure_key"]))
     assert "abc123" not in text and "KEYID" not in text

@@ -201,12 +201,8 @@ def test_a_failed_run_is_recorded_with_its_status(watch: Any) -> None:
     )
     assert state["poll"]["state"] == "failed"
     # The TrainingFailed Pass state of the ASL, then CheckTrainingFailed.
-    cause = {"errorType": "TrainingFailed", "errorMessage": "Prediction One reported a failure status"}
-    state = {
-        **state,
-        "error": {"Error": "TrainingFailed", "Cause": json.dumps(cause)},
-        "failed_step": "CheckTraining",
-    }
+    message = "Prediction One reported a failure status"
+    state = watch.failed_with(state, "TrainingFailed", message, "CheckTraining")
     output = watch.record_failure(state)
     assert output["failure_key"] == "failed/demo/run.json.json"
     assert output["error"] == "TrainingFailed"
@@ -222,12 +218,7 @@ def test_a_failed_run_is_recorded_with_its_status(watch: Any) -> None:
 def test_a_deadline_is_recorded(watch: Any) -> None:
     process_id = watch.emulator.admin.create_training("demo", outcome="never")
     state = start(watch, {"model": "demo", "external_process_id": process_id}, WATCHER + "slow")
-    cause = {"errorType": "TrainingDeadlineExceeded", "errorMessage": "still running"}
-    state = {
-        **state,
-        "error": {"Error": "TrainingDeadlineExceeded", "Cause": json.dumps(cause)},
-        "failed_step": "CheckTraining",
-    }
+    state = watch.failed_with(state, "TrainingDeadlineExceeded", "still running", "CheckTraining")
     output = watch.record_failure(state, WATCHER + "slow")
     assert output["failure_key"] == f"failed/demo/training/{process_id}.json"
     assert "JOB_DEADLINE_HOURS" in output["message"]

@@ -322,12 +322,7 @@ def test_no_secret_in_logs_states_or_records(
     bad = watch.put_request(process_id, "training/churn/again.json")
     with pytest.raises(p1_errors.ApiKeyInvalid) as raised:
         watch.start(bad)
-    cause = {"errorType": "ApiKeyInvalid", "errorMessage": str(raised.value)}
-    failed = {
-        **bad,
-        "error": {"Error": "ApiKeyInvalid", "Cause": json.dumps(cause)},
-        "failed_step": "StartWatch",
-    }
+    failed = watch.stack.failed_with(bad, "ApiKeyInvalid", str(raised.value), "StartWatch")
     failure = watch.stack.record_failure(failed, watch.stack.execution_arn())
 
     captured = capfd.readouterr()
