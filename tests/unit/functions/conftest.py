@@ -7,7 +7,7 @@ import itertools
 import json
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +15,8 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
+from prediction_one import PredictionOneClient
+from prediction_one import errors as p1_errors
 from retrain_pipeline import aws, idempotency
 from retrain_pipeline.handler import telemetry as handler_telemetry
 
@@ -211,6 +213,31 @@ def stack(emulator: Any, load_app: Any, monkeypatch: pytest.MonkeyPatch) -> Iter
 
 
 @pytest.fixture
+def expire_downloads(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Callable[[int], list[str]]:
+    """``expire_downloads(times)``: every download URL is refused as expired (emulator fault) until
+    ``times`` downloads were refused; returns the refused URLs, a list filled as they are refused."""
+
+    def expire(times: int) -> list[str]:
+        real_download = PredictionOneClient.download
+        refused: list[str] = []
+
+        def download(self: Any, url: str, writer: Any, chunk_size: int = 8 * 1024 * 1024) -> int:
+            try:
+                return real_download(self, url, writer, chunk_size)
+            except p1_errors.UrlExpired:
+                refused.append(url)
+                if len(refused) >= times:
+                    stack.emulator.admin.clear_faults()
+                raise
+
+        monkeypatch.setattr(PredictionOneClient, "download", download)
+        stack.emulator.admin.set_faults(rate=1.0, kinds=["expired_url"], endpoints=["download"])
+        return refused
+
+    return expire
+
+
+@pytest.fixture
 def logs(load_app: Any) -> Iterator[io.StringIO]:
     """Every log line of handlers, pipeline, client and urllib3 (DEBUG), formatted as in Lambda."""
     load_app("upload")
@@ -231,3 +258,27 @@ def logs(load_app: Any) -> Iterator[io.StringIO]:
         target = logging.getLogger(name)
         target.removeHandler(handler)
         target.setLevel(saved[name])
+
+
+@pytest.fixture
+def written(stack: Stack, logs: io.StringIO, capfd: pytest.CaptureFixture[str]) -> Callable[..., str]:
+    """``written(state, failure, *more)``: one text of all a run left where a secret could leak: the
+    log lines, stdout and stderr so far, the final state, RecordFailure's output, the failure record,
+    the summary, and ``more``."""
+
+    def collect(state: dict[str, Any], failure: dict[str, Any], *more: str) -> str:
+        captured = capfd.readouterr()
+        return "\n".join(
+            [
+                logs.getvalue(),
+                captured.out,
+                captured.err,
+                json.dumps(state),
+                json.dumps(failure),
+                json.dumps(stack.read_json(failure["failure_key"])),
+                json.dumps(stack.read_json(state["archive"]["summary_key"])),
+                *more,
+            ]
+        )
+
+    return collect

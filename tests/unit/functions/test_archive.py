@@ -57,28 +57,9 @@ def _status_calls(stack: Any) -> int:
     return sum(1 for entry in stack.emulator.admin.requests_log() if entry["endpoint"] == "retrain_status")
 
 
-def _expire_first_download(stack: Any, monkeypatch: pytest.MonkeyPatch, times: int) -> list[str]:
-    """Every download URL is expired (emulator fault) until ``times`` downloads were refused."""
-    real_download = PredictionOneClient.download
-    refused: list[str] = []
-
-    def download(self: Any, url: str, writer: Any, chunk_size: int = 8 * 1024 * 1024) -> int:
-        try:
-            return real_download(self, url, writer, chunk_size)
-        except p1_errors.UrlExpired:
-            refused.append(url)
-            if len(refused) >= times:
-                stack.emulator.admin.clear_faults()
-            raise
-
-    monkeypatch.setattr(PredictionOneClient, "download", download)
-    stack.emulator.admin.set_faults(rate=1.0, kinds=["expired_url"], endpoints=["download"])
-    return refused
-
-
-def test_expired_download_url_is_replaced_once(stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_expired_download_url_is_replaced_once(stack: Any, expire_downloads: Any) -> None:
     state = finished(stack)
-    refused = _expire_first_download(stack, monkeypatch, times=1)
+    refused = expire_downloads(times=1)
     before = _status_calls(stack)
     state = stack.archive(state)
     assert len(refused) == 1
@@ -91,10 +72,10 @@ def test_expired_download_url_is_replaced_once(stack: Any, monkeypatch: pytest.M
 
 
 def test_a_second_expired_url_fails_and_leaves_nothing_half_written(
-    stack: Any, monkeypatch: pytest.MonkeyPatch
+    stack: Any, expire_downloads: Any
 ) -> None:
     state = finished(stack)
-    refused = _expire_first_download(stack, monkeypatch, times=2)
+    refused = expire_downloads(times=2)
     before = _status_calls(stack)
     with pytest.raises(p1_errors.UrlExpired):
         stack.archive(state)

@@ -36,9 +36,7 @@ def test_zip_run(stack: Any) -> None:
     assert stack.read_json(state["archive"]["summary_key"])["result"]["entries"]
 
 
-def test_no_secret_in_logs_states_or_records(
-    stack: Any, logs: io.StringIO, capfd: pytest.CaptureFixture[str]
-) -> None:
+def test_no_secret_in_logs_states_or_records(stack: Any, logs: io.StringIO, written: Any) -> None:
     api_key = "sk-live-0123456789abcdef"
     stack.emulator.admin.add_model("churn", api_key)
     stack.set_secret({"demo": "demo-key", "churn": {"api_key": api_key, "auto_switch": True}})
@@ -53,19 +51,7 @@ def test_no_secret_in_logs_states_or_records(
         stack.upload(bad)
     failure = stack.record_failure(stack.failed_state(bad, raised.value, "Upload"))
 
-    captured = capfd.readouterr()
-    text = "\n".join(
-        [
-            logs.getvalue(),
-            captured.out,
-            captured.err,
-            json.dumps(state),
-            json.dumps(failure),
-            json.dumps(stack.read_json(failure["failure_key"])),
-            json.dumps(stack.read_json(state["archive"]["summary_key"])),
-            str(raised.value),
-        ]
-    )
+    text = written(state, failure, str(raised.value))
     assert "Retrain job started" in logs.getvalue()  # the capture did see the run
     assert "/_storage/upload/" in logs.getvalue()  # including the client's request lines
     assert api_key not in text

@@ -214,29 +214,10 @@ def test_a_second_archive_of_the_same_run_downloads_nothing(watch: Watch) -> Non
     assert summary["execution_id"] == first["execution_id"]  # the first archive's record stands
 
 
-def _expire_downloads(watch: Watch, monkeypatch: pytest.MonkeyPatch, times: int) -> list[str]:
-    """Every result URL is refused as expired (emulator fault) until ``times`` downloads were refused."""
-    real_download = PredictionOneClient.download
-    refused: list[str] = []
-
-    def download(self: Any, url: str, writer: Any, chunk_size: int = 8 * 1024 * 1024) -> int:
-        try:
-            return real_download(self, url, writer, chunk_size)
-        except p1_errors.UrlExpired:
-            refused.append(url)
-            if len(refused) >= times:
-                watch.admin.clear_faults()
-            raise
-
-    monkeypatch.setattr(PredictionOneClient, "download", download)
-    watch.admin.set_faults(rate=1.0, kinds=["expired_url"], endpoints=["download"])
-    return refused
-
-
-def test_an_expired_result_url_is_replaced_once(watch: Watch, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_expired_result_url_is_replaced_once(watch: Watch, expire_downloads: Any) -> None:
     process_id = watch.training()
     state = watch.start(watch.put_request(process_id))
-    refused = _expire_downloads(watch, monkeypatch, times=1)
+    refused = expire_downloads(times=1)
     checks = watch.calls["status"]
     archive = watch.archive(state)["archive"]
     assert len(refused) == 1
@@ -245,10 +226,10 @@ def test_an_expired_result_url_is_replaced_once(watch: Watch, monkeypatch: pytes
     assert stored == watch.admin.result_bytes(process_id)
 
 
-def test_a_second_expired_url_fails_and_leaves_nothing(watch: Watch, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_second_expired_url_fails_and_leaves_nothing(watch: Watch, expire_downloads: Any) -> None:
     process_id = watch.training()
     state = watch.start(watch.put_request(process_id))
-    refused = _expire_downloads(watch, monkeypatch, times=2)
+    refused = expire_downloads(times=2)
     with pytest.raises(p1_errors.UrlExpired):
         watch.archive(state)
     assert len(refused) == 2
@@ -309,9 +290,7 @@ def test_metrics_name_the_watch(watch: Watch, capsys: pytest.CaptureFixture[str]
     assert {"TrainingWatchesStarted", "TrainingsFinished", "TrainingResultsArchived"} <= names
 
 
-def test_no_secret_in_logs_states_or_records(
-    watch: Watch, logs: io.StringIO, capfd: pytest.CaptureFixture[str]
-) -> None:
+def test_no_secret_in_logs_states_or_records(watch: Watch, logs: io.StringIO, written: Any) -> None:
     api_key = "sk-live-training-0123456789abcdef"
     watch.admin.add_model("churn", api_key)
     watch.stack.set_secret({"demo": "demo-key", "churn": api_key})
@@ -325,18 +304,7 @@ def test_no_secret_in_logs_states_or_records(
     failed = watch.stack.failed_with(bad, "ApiKeyInvalid", str(raised.value), "StartWatch")
     failure = watch.stack.record_failure(failed, watch.stack.execution_arn())
 
-    captured = capfd.readouterr()
-    text = "\n".join(
-        [
-            logs.getvalue(),
-            captured.out,
-            captured.err,
-            json.dumps(state),
-            json.dumps(failure),
-            json.dumps(watch.stack.read_json(failure["failure_key"])),
-            json.dumps(watch.stack.read_json(state["archive"]["summary_key"])),
-        ]
-    )
+    text = written(state, failure)
     assert "Training watch started" in logs.getvalue()  # the capture did see the run
     assert "/_storage/results/" in logs.getvalue()  # including the client's download line
     assert api_key not in text
