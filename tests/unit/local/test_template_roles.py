@@ -15,7 +15,6 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from retrain_pipeline import aws, idempotency
 from p1_retrain.local import iam_gate
 from p1_retrain.local import template as tpl
 from p1_retrain.local.iam_gate import template_policies as tp
+from tests.fakes import FakeContext
 from tests.testdata import table
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -54,17 +54,6 @@ LAMBDA_TRUST = {
     ],
 }
 SAM = tpl.load_template(ROOT / "template.yaml")
-
-
-@dataclass
-class FakeContext:
-    function_name: str = "strict-function"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:strict-function"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 300_000
 
 
 def sample_csv() -> bytes:
