@@ -161,6 +161,14 @@ class Stack:
             {"state": state, "execution_id": execution_id or state.get("execution_id", "arn:x")},
         )
 
+    def failed_upload(self, key: str, body: bytes) -> tuple[dict[str, Any], BaseException]:
+        """Put ``key`` and run Upload, which must raise: the state RecordFailure then receives (the raw
+        event + error + failed_step), and the error."""
+        event = self.put(key, body)
+        with pytest.raises(Exception) as raised:
+            self.upload(event)
+        return self.failed_state(event, raised.value, "Upload"), raised.value
+
     def failed_state(self, state: dict[str, Any], error: BaseException, step: str) -> dict[str, Any]:
         """What a Catch (ResultPath $.error) + <Step>Failed Pass state make of a handler's exception."""
         return self.failed_with(state, type(error).__name__, str(error), step, stackTrace=["..."])

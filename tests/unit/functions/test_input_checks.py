@@ -13,13 +13,6 @@ import pytest
 TABLE = "品目,数量\nりんご,3\n" + "".join(f"item{index},{index}\n" for index in range(120))
 
 
-def refused(stack: Any, key: str, body: bytes) -> tuple[dict[str, Any], BaseException]:
-    event = stack.put(key, body)
-    with pytest.raises(Exception) as raised:
-        stack.upload(event)
-    return stack.failed_state(event, raised.value, "Upload"), raised.value
-
-
 def xlsx_bytes() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -43,7 +36,7 @@ def xlsx_bytes() -> bytes:
 )
 def test_unreadable_text_is_named_before_any_api_call(stack: Any, body: bytes, named: str) -> None:
     key = "incoming/demo/売上.csv"
-    state, raised = refused(stack, key, body)
+    state, raised = stack.failed_upload(key, body)
     assert type(raised).__name__ == "UnsupportedEncoding"
     assert named in str(raised) and key in str(raised)
     assert "UTF-8" in str(raised) and "Shift-JIS" in str(raised)
@@ -59,7 +52,7 @@ def test_a_zip_entry_in_utf16_is_named(stack: Any) -> None:
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("train_src/train.csv", TABLE.encode("utf-16"))
         archive.writestr("eval_src/eval.csv", TABLE.encode("utf-8"))
-    _state, raised = refused(stack, "incoming/demo/bundle.zip", buffer.getvalue())
+    _state, raised = stack.failed_upload("incoming/demo/bundle.zip", buffer.getvalue())
     assert type(raised).__name__ == "UnsupportedEncoding"
     assert "'train_src/train.csv'" in str(raised) and "UTF-16" in str(raised)
     assert stack.emulator.admin.requests_log() == []
@@ -86,7 +79,7 @@ def test_utf8_and_shift_jis_go_through(stack: Any, body: bytes) -> None:
 )
 def test_an_api_key_that_cannot_be_a_header_is_named(stack: Any, api_key: str, problem: str) -> None:
     stack.set_secret({"demo": {"api_key": api_key}})
-    state, raised = refused(stack, "incoming/demo/a.csv", stack.csv_bytes())
+    state, raised = stack.failed_upload("incoming/demo/a.csv", stack.csv_bytes())
     assert type(raised).__name__ == "ApiKeyMalformed"
     message = str(raised)
     assert "'demo'" in message and problem in message and "secret" in message

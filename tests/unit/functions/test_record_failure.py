@@ -18,14 +18,6 @@ from retrain_pipeline.errors import (
 )
 
 
-def failed_upload(stack: Any, key: str, body: bytes) -> tuple[dict[str, Any], BaseException]:
-    """The state RecordFailure receives when Upload raised: the raw event + error + failed_step."""
-    event = stack.put(key, body)
-    with pytest.raises(Exception) as raised:
-        stack.upload(event)
-    return stack.failed_state(event, raised.value, "Upload"), raised.value
-
-
 @pytest.mark.parametrize(
     ("key", "body", "error", "record_key"),
     [
@@ -40,7 +32,7 @@ def failed_upload(stack: Any, key: str, body: bytes) -> tuple[dict[str, Any], Ba
 def test_upload_failures_are_recorded(
     stack: Any, key: str, body: bytes, error: type, record_key: str
 ) -> None:
-    state, raised = failed_upload(stack, key, body)
+    state, raised = stack.failed_upload(key, body)
     assert isinstance(raised, error)
     execution = stack.execution_arn("failed-run")
     output = stack.record_failure(state, execution)
@@ -69,7 +61,7 @@ def test_upload_failures_are_recorded(
 
 def test_documented_api_error_is_named_with_its_row(stack: Any) -> None:
     stack.set_secret({"demo": "wrong-key"})
-    state, raised = failed_upload(stack, "incoming/demo/a b.csv", stack.csv_bytes())
+    state, raised = stack.failed_upload("incoming/demo/a b.csv", stack.csv_bytes())
     assert isinstance(raised, p1_errors.ApiKeyInvalid)
     output = stack.record_failure(state)
     record = stack.read_json(output["failure_key"])
@@ -135,7 +127,7 @@ def test_unreadable_input_still_leaves_a_record(stack: Any) -> None:
 
 def test_secret_malformed_record(stack: Any) -> None:
     stack.set_secret({"demo": {"apikey": "k-123"}})
-    state, raised = failed_upload(stack, "incoming/demo/a.csv", stack.csv_bytes())
+    state, raised = stack.failed_upload("incoming/demo/a.csv", stack.csv_bytes())
     assert isinstance(raised, SecretMalformed)
     record = stack.read_json(stack.record_failure(state)["failure_key"])
     assert record["error"] == "SecretMalformed"
