@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +22,16 @@ START_SECONDS = 120.0
 STOP_SECONDS = 60.0
 
 
+@dataclass
 class Served:
     """A running ``p1-retrain serve``: ``first`` is its first stdout line, read as JSON; ``stdout`` and
     ``stderr`` gather every line it writes."""
 
-    def __init__(
-        self, process: subprocess.Popen, first: dict, stdout: list[str], stderr: list[str], key: str
-    ) -> None:
-        self.process = process
-        self.first = first
-        self.stdout = stdout
-        self.stderr = stderr
-        self.key = key
+    process: subprocess.Popen
+    first: dict
+    stdout: list[str]
+    stderr: list[str]
+    key: str
 
     def client(self, service: str):
         """A plain boto3 client of ``service`` at the served stack, with the credentials it printed."""
