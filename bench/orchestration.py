@@ -25,7 +25,7 @@ from bench.report import Report, at_most
 from bench.template import function_architecture, function_memory_mb, load
 
 CHECK_STATE = "CheckStatus"
-SEED_INTERVAL_SECONDS = 30
+FIXED_INTERVAL_SECONDS = 30
 #: Billed Lambda duration assumed for one status check: one HTTPS round trip to the API plus JSON, rounded up
 #: generously (on loopback it takes a few milliseconds; the real service is farther away).
 ASSUMED_CHECK_SECONDS = 1.0
@@ -297,12 +297,12 @@ def run(report: Report, quick: bool, timeout: float) -> None:
     rows: dict[str, Any] = {}
     for name, seconds in JOBS.items():
         ours = detect(seconds, full_wait)
-        seed = detect(seconds, fixed_wait(SEED_INTERVAL_SECONDS))
+        fixed = detect(seconds, fixed_wait(FIXED_INTERVAL_SECONDS))
         ours_cost = shape.cost(ours.polls, memory, architecture)
-        seed_cost = shape.cost(seed.polls, memory, architecture)
+        fixed_cost = shape.cost(fixed.polls, memory, architecture)
         rows[name] = {
             "ours": {**ours.as_dict(), **_cost_dict(ours_cost)},
-            "seed_30s": {**seed.as_dict(), **_cost_dict(seed_cost)},
+            "fixed_30s": {**fixed.as_dict(), **_cost_dict(fixed_cost)},
             "latency_limit_s": latency_limit(seconds),
             "fewest_polls_meeting_latency_target": minimum_polls(seconds),
         }
@@ -318,8 +318,8 @@ def run(report: Report, quick: bool, timeout: float) -> None:
             round(ours.worst_latency_s, 1),
             at_most(latency_limit(seconds), " s"),
         )
-        report.add(f"polls_{name}_job_seed_30s", seed.polls)
-        report.add(f"cost_usd_{name}_job_seed_30s", round(seed_cost.total_usd, 6))
+        report.add(f"polls_{name}_job_fixed_30s", fixed.polls)
+        report.add(f"cost_usd_{name}_job_fixed_30s", round(fixed_cost.total_usd, 6))
     report.add("polls_scaled_run_observed", shape.polls)
     report.add("polls_scaled_run_predicted", predicted.polls)
     report.details["orchestration"] = {

@@ -7,7 +7,7 @@ command line, which other users of the machine can read), performs one transfer 
 Modes:
 - ``upload-real``: the deployed code path, ``functions/upload/app.py`` ``lambda_handler`` with the event the
   state machine passes it (S3 → Prediction One upload URL, streamed).
-- ``upload-seed``: the upload URL page's Python example: read the whole object into memory, then PUT it.
+- ``upload-read-all``: the upload URL page's Python example: read the whole object into memory, then PUT it.
 - ``archive-real``: ``functions/archive/app.py`` ``lambda_handler`` (Prediction One download URL → S3
   multipart).
 """
@@ -71,7 +71,7 @@ def _invoke(function: str, event: dict[str, Any], memory_mb: int) -> tuple[float
     return before, time.perf_counter() - started, result
 
 
-def _upload_seed(settings: dict[str, Any]) -> tuple[float, float, dict[str, Any]]:
+def _upload_read_all_then_put(settings: dict[str, Any]) -> tuple[float, float, dict[str, Any]]:
     import boto3
     import requests
 
@@ -89,7 +89,7 @@ def _upload_seed(settings: dict[str, Any]) -> tuple[float, float, dict[str, Any]
     data = s3.get_object(Bucket=settings["bucket"], Key=settings["key"])["Body"].read()
     put = requests.put(job["upload_url"], data=data, timeout=600)
     if not put.ok:
-        raise RuntimeError(f"seed-style PUT answered HTTP {put.status_code}")
+        raise RuntimeError(f"read-all-then-PUT answered HTTP {put.status_code}")
     return before, time.perf_counter() - started, {"retrain_job_id": job["retrain_job_id"]}
 
 
@@ -100,8 +100,8 @@ def main() -> int:
         before, seconds, result = _invoke("upload", settings["event"], settings["memory_mb"])
     elif mode == "archive-real":
         before, seconds, result = _invoke("archive", settings["event"], settings["memory_mb"])
-    elif mode == "upload-seed":
-        before, seconds, result = _upload_seed(settings)
+    elif mode == "upload-read-all":
+        before, seconds, result = _upload_read_all_then_put(settings)
     else:
         raise SystemExit(f"unknown mode {mode!r}")
     report = {

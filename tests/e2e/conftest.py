@@ -5,7 +5,9 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,6 +34,24 @@ def lambda_failures(stack: LocalStack, run: Run) -> list[dict]:
         for event in stack.execution_history(run.execution_arn)
         if "lambdaFunctionFailedEventDetails" in event
     ]
+
+
+@contextmanager
+def one_model_stack(
+    model: str, function_overrides: dict[str, dict[str, Any]]
+) -> Iterator[tuple[LocalStack, Any]]:
+    """An emulator knowing ``model`` (a random key) and a local stack whose functions named in
+    ``function_overrides`` take those properties; yields ``(stack, emulator)``."""
+    from p1_retrain.emulator import EmulatorServer
+
+    keys = {model: f"{model}-{secrets.token_hex(8)}"}
+    with (
+        EmulatorServer(port=0, models=keys, job_seconds=JOB_SECONDS) as emulator,
+        LocalStack(
+            TEMPLATE, emulator.base_url, keys, FAST_PARAMETERS, function_overrides=function_overrides
+        ) as stack,
+    ):
+        yield stack, emulator
 
 
 class Pipeline:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 
 from p1_retrain.local.data import synthetic_csv
-from p1_retrain.local.stack import FAST_PARAMETERS, LocalStack
-from tests.e2e.conftest import RUN_TIMEOUT, TEMPLATE, lambda_failures, run_of_object
+from p1_retrain.local.stack import LocalStack
+from tests.e2e.conftest import RUN_TIMEOUT, lambda_failures, one_model_stack, run_of_object
 
 # CheckStatus may run 1 s here; the emulator answers its status requests after 5 s.
 CHECK_STATUS_TIMEOUT = 1
@@ -20,21 +19,19 @@ SLOW_STATUS = {"rate": 1.0, "kinds": ["slow"], "endpoints": ["retrain_status"], 
 
 @pytest.fixture(scope="module")
 def limited() -> Iterator[tuple[LocalStack, object]]:
-    from p1_retrain.emulator import EmulatorServer
-
-    keys = {"slow": f"slow-{secrets.token_hex(8)}"}
-    with (
-        EmulatorServer(port=0, models=keys, job_seconds=0.5) as emulator,
-        LocalStack(
-            TEMPLATE,
-            emulator.base_url,
-            keys,
-            FAST_PARAMETERS,
-            function_overrides={"CheckStatusFunction": {"Timeout": CHECK_STATUS_TIMEOUT}},
-        ) as stack,
-    ):
+    overrides = {"CheckStatusFunction": {"Timeout": CHECK_STATUS_TIMEOUT}}
+    with one_model_stack("slow", overrides) as (stack, emulator):
         emulator.admin.set_faults(**SLOW_STATUS)
         yield stack, emulator
+
+
+def _session(stack: LocalStack, function) -> dict[str, str]:
+    """The credentials a function's worker runs with, as keyword names of a boto3 session."""
+    environment = stack.runtime.environment(function)
+    return {
+        name.lower(): environment[name]
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+    }
 
 
 def test_functions_run_as_their_own_roles_never_as_the_stack(limited):
@@ -44,11 +41,7 @@ def test_functions_run_as_their_own_roles_never_as_the_stack(limited):
         environment = stack.runtime.environment(function)
         assert environment["AWS_ACCESS_KEY_ID"] != admin_key
         assert admin_key not in json.dumps(environment)
-        session = {
-            name.lower(): environment[name]
-            for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
-        }
-        identity = stack.client("sts", session).get_caller_identity()["Arn"]
+        identity = stack.client("sts", _session(stack, function)).get_caller_identity()["Arn"]
         role_name = function.role_arn.rsplit("/", 1)[1]
         assert identity.startswith(f"arn:aws:sts::{stack.account_id}:assumed-role/{role_name}/")
 
@@ -59,12 +52,7 @@ def test_a_function_role_is_denied_what_its_policy_does_not_allow(limited):
 
     stack.put_object("results/slow/other.csv", b"x")
     (record_failure,) = [f for f in stack.runtime.functions.values() if "RecordFailure" in f.name]
-    environment = stack.runtime.environment(record_failure)
-    session = {
-        name.lower(): environment[name]
-        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
-    }
-    s3 = stack.client("s3", session)
+    s3 = stack.client("s3", _session(stack, record_failure))
 
     with pytest.raises(ClientError, match="AccessDenied"):
         s3.get_object(Bucket=stack.bucket, Key="results/slow/other.csv")
@@ -80,14 +68,7 @@ def test_a_function_role_is_denied_the_secret_and_table_its_policy_does_not_name
     (switch,) = [f for f in stack.runtime.functions.values() if "SwitchModel" in f.name]
     table = stack.resources["StateTable"]
 
-    def session(function) -> dict[str, str]:
-        environment = stack.runtime.environment(function)
-        return {
-            name.lower(): environment[name]
-            for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
-        }
-
-    secrets_client = stack.client("secretsmanager", session(record_failure))
+    secrets_client = stack.client("secretsmanager", _session(stack, record_failure))
     with pytest.raises(ClientError) as denied:
         secrets_client.get_secret_value(SecretId=stack.secret_arn)
     assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
@@ -95,14 +76,16 @@ def test_a_function_role_is_denied_the_secret_and_table_its_policy_does_not_name
         f"not authorized to perform: secretsmanager:GetSecretValue on resource: {stack.secret_arn}"
         in denied.value.response["Error"]["Message"]
     )
-    dynamodb = stack.client("dynamodb", session(record_failure))
+    dynamodb = stack.client("dynamodb", _session(stack, record_failure))
     with pytest.raises(ClientError, match="dynamodb:GetItem on resource: arn:aws:dynamodb:"):
         dynamodb.get_item(TableName=table, Key={"id": {"S": "x"}})
     # The role whose statements name the table and the secret may use them.
-    assert "Item" not in stack.client("dynamodb", session(switch)).get_item(
+    assert "Item" not in stack.client("dynamodb", _session(stack, switch)).get_item(
         TableName=table, Key={"id": {"S": "x"}}
     )
-    assert stack.client("secretsmanager", session(switch)).get_secret_value(SecretId=stack.secret_arn)["ARN"]
+    assert stack.client("secretsmanager", _session(stack, switch)).get_secret_value(
+        SecretId=stack.secret_arn
+    )["ARN"]
 
 
 @contextmanager

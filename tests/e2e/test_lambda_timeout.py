@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 import socket
 import threading
 from collections.abc import Iterator
@@ -11,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from p1_retrain.local.data import synthetic_csv
-from p1_retrain.local.stack import FAST_PARAMETERS, LocalStack
-from tests.e2e.conftest import TEMPLATE, lambda_failures, run_of_object
+from p1_retrain.local.stack import LocalStack
+from tests.e2e.conftest import lambda_failures, one_model_stack, run_of_object
 
 UPLOAD_TIMEOUT = 3
 
@@ -51,22 +50,10 @@ class _SilentEndpoint:
 def hung_s3() -> Iterator[LocalStack]:
     """A stack whose Upload function (Timeout 3 s) reaches S3 through an endpoint that never answers: the
     client's time budget covers Prediction One calls only, so the invocation hangs until Lambda kills it."""
-    from p1_retrain.emulator import EmulatorServer
-
-    keys = {"hung": f"hung-{secrets.token_hex(8)}"}
     silent = _SilentEndpoint()
     override = {"Timeout": UPLOAD_TIMEOUT, "Environment": {"AWS_ENDPOINT_URL_S3": silent.url}}
     try:
-        with (
-            EmulatorServer(port=0, models=keys, job_seconds=0.5) as emulator,
-            LocalStack(
-                TEMPLATE,
-                emulator.base_url,
-                keys,
-                FAST_PARAMETERS,
-                function_overrides={"UploadFunction": override},
-            ) as stack,
-        ):
+        with one_model_stack("hung", {"UploadFunction": override}) as (stack, _):
             yield stack
     finally:
         silent.close()

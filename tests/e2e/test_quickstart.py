@@ -16,21 +16,17 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
-import boto3
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.e2e.serve_support import ROOT, Served, start_serve, wait_for
+
 README = ROOT / "README.md"
 SAMPLE = ROOT / "events" / "data" / "sample.csv"
 MODEL = "churn"
-START_SECONDS = 120.0
 RUN_SECONDS = 60.0
 COMMAND_SECONDS = 60.0
 STATE_VARIABLES = ("STACK", "REGION", "BUCKET", "RETRAIN_ARN", "TOPIC_ARN")
@@ -98,31 +94,6 @@ class Shell:
         return done.stdout
 
 
-def start_serve(key: str) -> tuple[subprocess.Popen, dict, list[str], list[str]]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "p1_retrain.cli", "serve", "--model", f"{MODEL}={key}", "--job-seconds", "1"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    stdout: list[str] = []
-    stderr: list[str] = []
-    got_first = threading.Event()
-
-    def read_stdout() -> None:
-        for line in process.stdout:
-            stdout.append(line)
-            got_first.set()
-
-    threading.Thread(target=read_stdout, daemon=True).start()
-    threading.Thread(target=lambda: stderr.extend(process.stderr), daemon=True).start()
-    if not got_first.wait(START_SECONDS):
-        process.kill()
-        pytest.fail(f"serve printed nothing in {START_SECONDS:g} s; stderr: {''.join(stderr)}")
-    return process, json.loads(stdout[0]), stdout, stderr
-
-
 def aws_cli() -> Path:
     found = Path(sys.executable).parent / "aws"
     if not found.exists():
@@ -132,16 +103,11 @@ def aws_cli() -> Path:
     return found
 
 
-def empty_secret(first: dict) -> None:
+def empty_secret(served: Served) -> None:
     """The secret as a fresh deploy creates it (``{}``): serve filled it from ``--model``, the README's
     ``keys set`` must put the key there itself."""
-    secrets_client = boto3.session.Session(
-        aws_access_key_id=first["aws_access_key_id"],
-        aws_secret_access_key=first["aws_secret_access_key"],
-        region_name=first["region"],
-    ).client("secretsmanager", endpoint_url=first["endpoint_url"])
-    secret_id = f"{first['stack_name']}/prediction-one-api-keys"
-    secrets_client.put_secret_value(SecretId=secret_id, SecretString="{}")
+    secret_id = f"{served.first['stack_name']}/prediction-one-api-keys"
+    served.client("secretsmanager").put_secret_value(SecretId=secret_id, SecretString="{}")
 
 
 def shell_at(first: dict, cwd: Path) -> Shell:
@@ -184,23 +150,14 @@ def shell_at(first: dict, cwd: Path) -> Shell:
     return shell
 
 
-def wait_for(condition, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.5)
-    pytest.fail(f"{what} not seen within {seconds:g} s")
-
-
 # -- the test -----------------------------------------------------------------------------------------------
 def test_the_readme_quick_start_runs_as_printed_against_serve(tmp_path):
     key = f"{MODEL}-{secrets.token_hex(12)}"
-    process, first, stdout, stderr = start_serve(key)
+    served = start_serve(MODEL, key, job_seconds=1)
+    first = served.first
     shell = None
     try:
-        empty_secret(first)
+        empty_secret(served)
         shell = shell_at(first, tmp_path)
         state = shell.ok('echo "$STACK $REGION $BUCKET $RETRAIN_ARN $TOPIC_ARN"').split()
         assert state[:4] == [
@@ -234,7 +191,7 @@ def test_the_readme_quick_start_runs_as_printed_against_serve(tmp_path):
             statuses = re.findall(r"\b(RUNNING|SUCCEEDED|FAILED|TIMED_OUT|ABORTED)\b", table)
             return table if statuses and "RUNNING" not in statuses else None
 
-        table = wait_for(finished, RUN_SECONDS, "the execution's end in list-executions")
+        table = wait_for(finished, RUN_SECONDS, "the execution's end in list-executions", interval=0.5)
         assert re.findall(r"\b(RUNNING|SUCCEEDED|FAILED|TIMED_OUT|ABORTED)\b", table) == ["SUCCEEDED"], table
 
         results = shell.ok(pick(check, 'aws s3 ls "s3://$BUCKET/results/churn/"'))
@@ -261,8 +218,7 @@ def test_the_readme_quick_start_runs_as_printed_against_serve(tmp_path):
         assert shell.ok(pick(empty, "aws sqs get-queue-attributes")).strip() == '"0"'
         assert [command.split()[0] for command in empty] == ["aws", "aws", "make"]  # make delete: not here
     finally:
-        process.send_signal(signal.SIGTERM)
-        code = process.wait(timeout=60)
-    output = "".join(stdout + stderr + (shell.outputs if shell else []))
+        code = served.terminate()
+    output = "".join(served.stdout + served.stderr + (shell.outputs if shell else []))
     assert code == 0, output
     assert key not in output

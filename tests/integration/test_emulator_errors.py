@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.conftest import Api, error_body, finish
+from tests.integration.conftest import OWN_KEY, Api, error_body, finish
 
 OTHER_KEY = "other-key"
 
@@ -115,59 +115,47 @@ def test_upload_url_rows_in_documented_order(emulator, api):
     assert emulator.admin.jobs() == []
 
 
-# -- endpoint 2: status --------------------------------------------------------------------------------------
+# -- endpoints 2 and 3: status and update_model --------------------------------------------------------------
 
 
-def test_status_unknown_job(api):
-    assert_error(api.status("00000000-0000-0000-0000-000000000000"), "Not found retrain job.")
+@pytest.mark.parametrize(
+    ("endpoint", "job_id"), [("status", "00000000-0000-0000-0000-000000000000"), ("switch", "no-such-job")]
+)
+def test_unknown_job(api, endpoint, job_id):
+    assert_error(call(api, endpoint, job_id, OWN_KEY), "Not found retrain job.")
 
 
-def test_status_of_another_models_job(emulator, api, targets):
+@pytest.mark.parametrize("endpoint", ["status", "switch"])
+def test_another_models_job(emulator, api, targets, endpoint):
     emulator.admin.add_model("other", OTHER_KEY)
-    assert_error(api.status(targets["status"], OTHER_KEY), "Not found retrain job.")
-    assert api.status(targets["status"]).status_code == 200
+    assert_error(call(api, endpoint, targets[endpoint], OTHER_KEY), "Not found retrain job.")
+    assert call(api, endpoint, targets[endpoint], OWN_KEY).status_code == 200  # its own model's key does
 
 
-def test_status_job_deleted(emulator, api, targets):
-    emulator.admin.delete_job(targets["status"])
-    assert_error(api.status(targets["status"]), "This job may be deleted.")
+# The row each endpoint answers for a job once its job, its model or its user is deleted.
+DELETED_ROWS = [
+    ("status", "job", "This job may be deleted."),
+    ("status", "model", "This job may be deleted."),  # a deleted model means a deleted job
+    ("status", "user", "Not_found_credential."),  # a deleted user means the credential is gone
+    ("switch", "job", "Not found retrain job."),
+    ("switch", "model", "Not found classifier."),
+    ("switch", "user", "Not_found_credential."),
+]
 
 
-def test_status_model_deleted_means_job_deleted(emulator, api, targets):
-    emulator.admin.delete_model("demo")
-    assert_error(api.status(targets["status"]), "This job may be deleted.")
-
-
-def test_status_user_deleted_means_credential_gone(emulator, api, targets):
-    emulator.admin.delete_user("demo")
-    assert_error(api.status(targets["status"]), "Not_found_credential.")
+@pytest.mark.parametrize(("endpoint", "deleted", "message"), DELETED_ROWS)
+def test_job_with_a_deleted_record(emulator, api, targets, endpoint, deleted, message):
+    admin = emulator.admin
+    delete = {
+        "job": lambda: admin.delete_job(targets[endpoint]),
+        "model": lambda: admin.delete_model("demo"),
+        "user": lambda: admin.delete_user("demo"),
+    }
+    delete[deleted]()
+    assert_error(call(api, endpoint, targets[endpoint], OWN_KEY), message)
 
 
 # -- endpoint 3: update_model --------------------------------------------------------------------------------
-
-
-def test_switch_unknown_job(api):
-    assert_error(api.switch("no-such-job"), "Not found retrain job.")
-
-
-def test_switch_another_models_job(emulator, api, targets):
-    emulator.admin.add_model("other", OTHER_KEY)
-    assert_error(api.switch(targets["switch"], OTHER_KEY), "Not found retrain job.")
-
-
-def test_switch_deleted_job_is_not_found(emulator, api, targets):
-    emulator.admin.delete_job(targets["switch"])
-    assert_error(api.switch(targets["switch"]), "Not found retrain job.")
-
-
-def test_switch_model_deleted_is_not_found_classifier(emulator, api, targets):
-    emulator.admin.delete_model("demo")
-    assert_error(api.switch(targets["switch"]), "Not found classifier.")
-
-
-def test_switch_user_deleted_means_credential_gone(emulator, api, targets):
-    emulator.admin.delete_user("demo")
-    assert_error(api.switch(targets["switch"]), "Not_found_credential.")
 
 
 def test_switch_before_upload_is_not_finished(api):

@@ -3,8 +3,8 @@
 An emulator of Prediction One serves on a free loopback port; the local stack deploys ``template.yaml``
 into moto and runs the real handlers; the files are dropped under ``incoming/<model>/``, run at once,
 and their archived results and failure records are copied to ``--output``. The last thing written to
-stdout is the JSON summary of docs (DESIGN.md, command contract); the exit status is 1 when any file
-failed, 2 when the command itself could not run.
+stdout is the JSON summary described in docs/development.md ("The local stack and ``p1-retrain demo``");
+the exit status is 1 when any file failed, 2 when the command itself could not run.
 """
 
 from __future__ import annotations

@@ -17,10 +17,11 @@ import functools
 import ipaddress
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
+from operator import eq, ge, gt, le, lt
 from typing import Any
 
 ContextValue = str | Sequence[str]
@@ -245,6 +246,17 @@ def _ip_in(expected: str, actual: str) -> bool:
         return False
 
 
+# The six comparisons AWS defines alike for numbers and dates (``Numeric<name>``, ``Date<name>``):
+# name -> (actual compared to expected, negated).
+_COMPARISONS: dict[str, tuple[Callable[[Any, Any], bool], bool]] = {
+    "Equals": (eq, False),
+    "NotEquals": (eq, True),
+    "LessThan": (lt, False),
+    "LessThanEquals": (le, False),
+    "GreaterThan": (gt, False),
+    "GreaterThanEquals": (ge, False),
+}
+
 # operator -> (value test, negated). A negated operator holds when no value matches (and when the key is
 # absent), as AWS documents for StringNotEquals, ArnNotLike, NotIpAddress and the like.
 _OPERATORS: dict[str, tuple[Any, bool]] = {
@@ -259,18 +271,8 @@ _OPERATORS: dict[str, tuple[Any, bool]] = {
     "ArnNotEquals": (_arn_like, True),
     "ArnNotLike": (_arn_like, True),
     "Bool": (_string_eq_ignore_case, False),
-    "NumericEquals": (_numeric(lambda a, e: a == e), False),
-    "NumericNotEquals": (_numeric(lambda a, e: a == e), True),
-    "NumericLessThan": (_numeric(lambda a, e: a < e), False),
-    "NumericLessThanEquals": (_numeric(lambda a, e: a <= e), False),
-    "NumericGreaterThan": (_numeric(lambda a, e: a > e), False),
-    "NumericGreaterThanEquals": (_numeric(lambda a, e: a >= e), False),
-    "DateEquals": (_date(lambda a, e: a == e), False),
-    "DateNotEquals": (_date(lambda a, e: a == e), True),
-    "DateLessThan": (_date(lambda a, e: a < e), False),
-    "DateLessThanEquals": (_date(lambda a, e: a <= e), False),
-    "DateGreaterThan": (_date(lambda a, e: a > e), False),
-    "DateGreaterThanEquals": (_date(lambda a, e: a >= e), False),
+    **{f"Numeric{name}": (_numeric(compare), negated) for name, (compare, negated) in _COMPARISONS.items()},
+    **{f"Date{name}": (_date(compare), negated) for name, (compare, negated) in _COMPARISONS.items()},
     "IpAddress": (_ip_in, False),
     "NotIpAddress": (_ip_in, True),
 }

@@ -60,12 +60,17 @@ def _calls() -> list[PipelineCall]:
     secret, table = "${ApiKeysSecret}", "${StateTable.Arn}"
     other_table = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/SomeOtherTable"
     other_secret = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:other-AbCdEf"  # noqa: S105 - an ARN
+    other_bucket = "arn:${AWS::Partition}:s3:::some-other-bucket"
     calls: list[PipelineCall] = []
 
     def add(
         principal: str, action: str, resource: str, neighbour: str, *scenarios: str, **extra: Any
     ) -> None:
         calls.append(PipelineCall(principal, action, resource, neighbour, tuple(scenarios), **extra))
+
+    def listing(principal: str, prefix: str, *scenarios: str) -> None:
+        """A one-key listing of the bucket (``s3:ListBucket`` with ``s3:prefix``): does this key exist?"""
+        add(principal, "s3:ListBucket", bucket, other_bucket, *scenarios, context={"s3:prefix": prefix})
 
     everyone = (RETRAIN, SWITCH, FAILURE, TRAINING, TRAINING_FAILURE)
     retrain = (RETRAIN, SWITCH)
@@ -86,19 +91,11 @@ def _calls() -> list[PipelineCall]:
             *scenarios,
             why="API key of the model",
         )
-    other_bucket = "arn:${AWS::Partition}:s3:::some-other-bucket"
     # Upload: which form of the key exists, by a one-key listing (a key that URL-decodes to another, such
     # as one with "+": the scenarios' keys have one); the object version (events name it: the bucket is
     # versioned), streamed; a zip's directory by ranged reads of the same version; one idempotency record.
     incoming = f"{bucket}/incoming/demo/sample+1.csv"
-    add(
-        "UploadFunction",
-        "s3:ListBucket",
-        bucket,
-        other_bucket,
-        *retrain,
-        context={"s3:prefix": "incoming/demo/sample+1.csv"},
-    )
+    listing("UploadFunction", "incoming/demo/sample+1.csv", *retrain)
     add("UploadFunction", "s3:GetObjectVersion", incoming, f"{bucket}/results/demo/sample.csv", *retrain)
     for action in ("dynamodb:PutItem", "dynamodb:UpdateItem"):
         add("UploadFunction", action, table, other_table, *retrain, why="Powertools idempotency record")
@@ -110,14 +107,7 @@ def _calls() -> list[PipelineCall]:
     for action in ("dynamodb:GetItem", "dynamodb:UpdateItem"):
         add("SwitchModelFunction", action, table, other_table, SWITCH, why="switch gate")
     summary = f"{bucket}/results/demo/job-1/summary.json"
-    add(
-        "SwitchModelFunction",
-        "s3:ListBucket",
-        bucket,
-        other_bucket,
-        SWITCH,
-        context={"s3:prefix": "results/demo/job-1/summary.json"},
-    )
+    listing("SwitchModelFunction", "results/demo/job-1/summary.json", SWITCH)
     add("SwitchModelFunction", "s3:GetObject", summary, f"{bucket}/incoming/demo/sample.csv", SWITCH)
     add("SwitchModelFunction", "s3:PutObject", summary, f"{bucket}/incoming/demo/summary.json", SWITCH)
     # RecordFailure: the failure record.
@@ -133,41 +123,15 @@ def _calls() -> list[PipelineCall]:
     # StartWatch: which form of the key exists (a listing, as Upload), the request object version, one
     # idempotency record.
     request = f"{bucket}/training/demo/run+1.json"
-    add(
-        "StartWatchFunction",
-        "s3:ListBucket",
-        bucket,
-        other_bucket,
-        TRAINING,
-        context={"s3:prefix": "training/demo/run+1.json"},
-    )
+    listing("StartWatchFunction", "training/demo/run+1.json", TRAINING)
     add("StartWatchFunction", "s3:GetObjectVersion", request, f"{bucket}/incoming/demo/run.json", TRAINING)
     for action in ("dynamodb:PutItem", "dynamodb:UpdateItem"):
         add("StartWatchFunction", action, table, other_table, TRAINING, why="Powertools idempotency record")
     # ArchiveTraining: "already archived?" listing, results file, ranged reads.
     trained = f"{bucket}/results/demo/training/run-1/result.zip"
-    add(
-        "ArchiveTrainingFunction",
-        "s3:ListBucket",
-        bucket,
-        other_bucket,
-        TRAINING,
-        context={"s3:prefix": "results/demo/training/run-1/summary.json"},
-    )
-    add(
-        "ArchiveTrainingFunction",
-        "s3:PutObject",
-        trained,
-        f"{bucket}/results/demo/job-1/result.zip",
-        TRAINING,
-    )
-    add(
-        "ArchiveTrainingFunction",
-        "s3:GetObject",
-        trained,
-        f"{bucket}/results/demo/job-1/result.zip",
-        TRAINING,
-    )
+    listing("ArchiveTrainingFunction", "results/demo/training/run-1/summary.json", TRAINING)
+    for action in ("s3:PutObject", "s3:GetObject"):
+        add("ArchiveTrainingFunction", action, trained, f"{bucket}/results/demo/job-1/result.zip", TRAINING)
     # The state machines: their tasks and notifications (SNS encrypts with the topic's key for them).
     for machine, functions in (
         ("RetrainStateMachine", ("UploadFunction", "CheckStatusFunction", "ArchiveFunction")),
