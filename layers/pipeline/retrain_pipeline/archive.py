@@ -16,9 +16,9 @@ from prediction_one import PredictionOneClient
 from prediction_one import errors as p1_errors
 
 from retrain_pipeline.keys import SUMMARY_NAME
-from retrain_pipeline.polling import iso
 from retrain_pipeline.s3io import S3MultipartWriter, zip_entries
 from retrain_pipeline.source import SourceObject
+from retrain_pipeline.timestamps import iso
 
 logger = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from prediction_one.redaction import redact_text
 
 from retrain_pipeline.errors import JobDeadlineExceeded, JobFailed, TrainingDeadlineExceeded, TrainingFailed
 from retrain_pipeline.keys import has_control_characters, is_model_name, model_and_rest
-from retrain_pipeline.polling import iso
 from retrain_pipeline.settings import TRAINING_PREFIX
 from retrain_pipeline.source import SourceObject, parse_event
 from retrain_pipeline.step import TRAINING_STEPS
+from retrain_pipeline.timestamps import iso
 
 MAX_MESSAGE_CHARS = 4000
 RETRAIN = "retrain"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import zipfile
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -23,13 +22,14 @@ from retrain_pipeline.aws import aws_client
 from retrain_pipeline.encoding import check_encoding
 from retrain_pipeline.errors import BadZipLayout, EmptyObject, ResultNotAvailable
 from retrain_pipeline.idempotency import once_per_request
-from retrain_pipeline.polling import initial_poll, iso, next_poll
+from retrain_pipeline.polling import initial_poll, next_poll
 from retrain_pipeline.s3io import object_exists, open_source, read_json, write_json, zip_entries
 from retrain_pipeline.secrets import ModelConfig, model_config
 from retrain_pipeline.settings import INCOMING_PREFIX, PipelineSettings
 from retrain_pipeline.source import SourceObject, check_prefix, parse_event, resolve_source, validate
 from retrain_pipeline.step import Metric, StepOutput, api_client, now, output_bucket, poll_log
 from retrain_pipeline.switching import NEWER_ALREADY_SWITCHED, GateResult, SwitchGate, SwitchOrder
+from retrain_pipeline.timestamps import iso, parse_iso
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ def upload_step(
     output = {
         "source": source.to_dict(),
         "job": job,
-        "poll": initial_poll(datetime.fromisoformat(stored["uploaded_at"].replace("Z", "+00:00")), settings),
+        "poll": initial_poll(parse_iso(stored["uploaded_at"]), settings),
         "duplicate": duplicate,
         "execution_id": execution_id,
     }

@@ -25,12 +25,13 @@ from retrain_pipeline.aws import aws_client
 from retrain_pipeline.errors import TrainingResultNotAvailable
 from retrain_pipeline.failures import TRAINING
 from retrain_pipeline.idempotency import once_per_request
-from retrain_pipeline.polling import initial_poll, iso, next_poll, parse_iso
+from retrain_pipeline.polling import initial_poll, next_poll
 from retrain_pipeline.s3io import read_json, write_json
 from retrain_pipeline.secrets import model_config
 from retrain_pipeline.settings import PipelineSettings
 from retrain_pipeline.source import SourceObject
 from retrain_pipeline.step import Metric, StepOutput, api_client, now, output_bucket, poll_log
+from retrain_pipeline.timestamps import iso, parse_iso
 from retrain_pipeline.watch_request import parse_request
 
 logger = logging.getLogger(__name__)
