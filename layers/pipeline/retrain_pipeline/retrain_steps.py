@@ -17,7 +17,7 @@ from prediction_one import errors as p1_errors
 from prediction_one.zipbuild import check_train_eval_layout
 
 from retrain_pipeline import keys
-from retrain_pipeline.archive import archive_output, archived_entries, build_summary, download_to_s3
+from retrain_pipeline.archive import archive_output, archive_result, build_summary
 from retrain_pipeline.aws import aws_client
 from retrain_pipeline.encoding import check_encoding
 from retrain_pipeline.errors import BadZipLayout, EmptyObject, ResultNotAvailable
@@ -220,23 +220,12 @@ def check_status_step(
 # Archive
 
 
-def _download_result(
-    client: PredictionOneClient, s3: Any, bucket: str, model: str, retrain_job_id: str
-) -> tuple[str, str, int]:
-    def fresh_url() -> str:
-        answer = client.get_retrain_job(retrain_job_id)
-        if JobState(answer.state) != JobState.FINISHED or not answer.download_url:
-            raise ResultNotAvailable(model, retrain_job_id, answer.status)
-        return answer.download_url
-
-    return download_to_s3(
-        client,
-        s3,
-        bucket,
-        fresh_url,
-        lambda name: keys.result_key(model, retrain_job_id, name),
-        {"retrain_job_id": retrain_job_id},
-    )
+def _download_url(client: PredictionOneClient, model: str, retrain_job_id: str) -> str:
+    """A fresh presigned URL of the finished job's results file."""
+    answer = client.get_retrain_job(retrain_job_id)
+    if JobState(answer.state) != JobState.FINISHED or not answer.download_url:
+        raise ResultNotAvailable(model, retrain_job_id, answer.status)
+    return answer.download_url
 
 
 def archive_step(
@@ -253,27 +242,25 @@ def archive_step(
     model, retrain_job_id = job["model"], job["retrain_job_id"]
     bucket = output_bucket(settings, src)
     s3 = aws_client("s3")
-    config = model_config(model, settings)
-    name, key, size = _download_result(api_client(config, settings), s3, bucket, model, retrain_job_id)
-    entries = archived_entries(s3, bucket, key, size)
+    client = api_client(model_config(model, settings), settings)
+    result = archive_result(
+        client,
+        s3,
+        bucket,
+        lambda: _download_url(client, model, retrain_job_id),
+        lambda name: keys.result_key(model, retrain_job_id, name),
+        {"retrain_job_id": retrain_job_id},
+    )
     summary = build_summary(
-        source=src,
-        job=job,
-        poll=poll,
-        execution_id=execution_id,
-        result_key=key,
-        result_size=size,
-        result_filename=name,
-        entries=entries,
-        archived_at=now(),
+        source=src, job=job, poll=poll, execution_id=execution_id, result=result, archived_at=now()
     )
     summary_key = keys.summary_key(model, retrain_job_id)
     write_json(s3, bucket, summary_key, summary)
     return StepOutput(
-        archive_output(key, summary_key, size, entries),
-        [("BytesArchived", MetricUnit.Bytes, float(size))],
+        archive_output(result, summary_key),
+        [("BytesArchived", MetricUnit.Bytes, float(result.size))],
         log="Results archived",
-        log_extra={"result_key": key, "size": size},
+        log_extra={"result_key": result.key, "size": result.size},
     )
 
 
