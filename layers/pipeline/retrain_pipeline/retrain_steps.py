@@ -21,7 +21,7 @@ from retrain_pipeline.archive import archive_output, archive_result, build_summa
 from retrain_pipeline.aws import aws_client
 from retrain_pipeline.encoding import check_encoding
 from retrain_pipeline.errors import BadZipLayout, EmptyObject, ResultNotAvailable
-from retrain_pipeline.idempotency import once_per_request
+from retrain_pipeline.idempotency import claimed_output, is_duplicate, once_per_request
 from retrain_pipeline.polling import initial_poll, next_poll
 from retrain_pipeline.s3io import object_exists, open_source, read_json, write_json, zip_entries
 from retrain_pipeline.secrets import ModelConfig, model_config
@@ -163,7 +163,7 @@ def upload_step(
         settings=settings,
         outcome=outcome,
     )
-    duplicate = stored["execution_id"] != execution_id
+    duplicate = is_duplicate(stored, execution_id)
     job = {
         name: stored[name] for name in ("model", "retrain_job_id", "filename", "uploaded_at", "auto_switch")
     }
@@ -174,15 +174,13 @@ def upload_step(
             ("RetrainJobsCreated", MetricUnit.Count, 1),
             ("BytesUploaded", MetricUnit.Bytes, float(outcome["bytes"])),
         ]
-    output = {
-        "source": source.to_dict(),
-        "job": job,
-        "poll": initial_poll(parse_iso(stored["uploaded_at"]), settings),
-        "duplicate": duplicate,
-        "execution_id": execution_id,
-    }
-    if duplicate:
-        output["created_by_execution"] = stored["execution_id"]
+    output = claimed_output(
+        stored,
+        execution_id,
+        source=source.to_dict(),
+        job=job,
+        poll=initial_poll(parse_iso(stored["uploaded_at"]), settings),
+    )
     return StepOutput(
         output,
         metrics,

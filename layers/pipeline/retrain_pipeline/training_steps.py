@@ -24,7 +24,7 @@ from retrain_pipeline.archive import ArchivedResult, archive_output, archive_res
 from retrain_pipeline.aws import aws_client
 from retrain_pipeline.errors import TrainingResultNotAvailable
 from retrain_pipeline.failures import TRAINING
-from retrain_pipeline.idempotency import once_per_request
+from retrain_pipeline.idempotency import claimed_output, is_duplicate, once_per_request
 from retrain_pipeline.polling import initial_poll, next_poll
 from retrain_pipeline.s3io import read_json, write_json
 from retrain_pipeline.secrets import model_config
@@ -107,22 +107,20 @@ def start_watch_step(
         )(request={"bucket": source.bucket, "key": source.key, "version": source.version}, **claim)
     else:  # a direct start is named by its caller: Step Functions refuses a second execution of that name
         stored = _claim({}, **claim)
-    duplicate = stored["execution_id"] != execution_id
+    duplicate = is_duplicate(stored, execution_id)
     training = {name: stored[name] for name in ("model", "external_process_id", "requested_at")}
     poll = initial_poll(parse_iso(stored["requested_at"]), settings)
     metrics: list[Metric] = []
     if not duplicate:
         poll = _check(api_client(config, settings), training, poll, settings)
         metrics = [("TrainingWatchesStarted", MetricUnit.Count, 1), *_finished_metric(poll)]
-    output: dict[str, Any] = {
-        "source": watch.source.to_dict() if watch.source else None,
-        "training": training,
-        "poll": poll,
-        "duplicate": duplicate,
-        "execution_id": execution_id,
-    }
-    if duplicate:
-        output["created_by_execution"] = stored["execution_id"]
+    output = claimed_output(
+        stored,
+        execution_id,
+        source=watch.source.to_dict() if watch.source else None,
+        training=training,
+        poll=poll,
+    )
     return StepOutput(
         output,
         metrics,
