@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from retrain_pipeline.archive import ArchivedResult, build_summary
-from retrain_pipeline.failures import StepError, build_failure_record, explain, scrub
+from retrain_pipeline.failures import Failure, StepError, build_failure_record, explain, scrub
 from retrain_pipeline.keys import failure_key, summary_key
 from retrain_pipeline.source import SourceObject
 
@@ -162,16 +162,14 @@ def test_documented_rows_are_explained() -> None:
 
 
 def test_failure_record_content() -> None:
-    record = build_failure_record(
-        error=StepError("JobFailed", "Retrain job job-1 of model 'demo' ended with status 'job_failed': bad"),
-        step="CheckStatus",
-        execution_id="arn:aws:states:us-east-1:1:execution:retrain:abc",
-        source=SOURCE,
-        raw_key=SOURCE.key,
-        job=JOB,
-        poll=POLL,
-        recorded_at=NOW,
+    failure = Failure(
+        StepError("JobFailed", "Retrain job job-1 of model 'demo' ended with status 'job_failed': bad"),
+        "CheckStatus",
+        "arn:aws:states:us-east-1:1:execution:retrain:abc",
+        SOURCE,
+        SOURCE.key,
     )
+    record = build_failure_record(failure, job=JOB, poll=POLL, recorded_at=NOW)
     assert record["error"] == "JobFailed"
     assert record["step"] == "CheckStatus"
     assert record["model"] == "demo"
@@ -186,15 +184,7 @@ def test_failure_record_content() -> None:
 
 
 def test_failure_record_without_source() -> None:
-    record = build_failure_record(
-        error=StepError("ValueError", "not an event"),
-        step="Upload",
-        execution_id="arn",
-        source=None,
-        raw_key=None,
-        job=None,
-        poll=None,
-        recorded_at=NOW,
-    )
+    failure = Failure(StepError("ValueError", "not an event"), "Upload", "arn", None, None)
+    record = build_failure_record(failure, job=None, poll=None, recorded_at=NOW)
     assert record["source"] is None and record["model"] is None
     assert "Upload the file again" in record["replay"]["how"]
