@@ -8,6 +8,7 @@ import mimetypes
 import posixpath
 import zipfile
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -16,9 +17,9 @@ from prediction_one import PredictionOneClient
 from prediction_one import errors as p1_errors
 
 from retrain_pipeline.keys import SUMMARY_NAME
-from retrain_pipeline.polling import iso
 from retrain_pipeline.s3io import S3MultipartWriter, zip_entries
 from retrain_pipeline.source import SourceObject
+from retrain_pipeline.timestamps import iso
 
 logger = logging.getLogger(__name__)
 
@@ -38,16 +39,30 @@ def result_filename(download_url: str) -> str:
     return name
 
 
-def download_to_s3(
+@dataclass(frozen=True)
+class ArchivedResult:
+    """A results file streamed into S3: its file name, its S3 key, its size and its zip entry names."""
+
+    filename: str
+    key: str
+    size: int
+    entries: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """As ``summary.json`` holds it under ``result``."""
+        return {"key": self.key, "filename": self.filename, "size": self.size, "entries": self.entries}
+
+
+def archive_result(
     client: PredictionOneClient,
     s3: Any,
     bucket: str,
     fresh_url: Callable[[], str],
     key_for: Callable[[str], str],
     log_extra: Mapping[str, str],
-) -> tuple[str, str, int]:
-    """Ask for a fresh presigned URL right before streaming it into S3 (multipart); on an expired URL ask
-    for another once. Returns the result's file name, its S3 key and its size."""
+) -> ArchivedResult:
+    """Ask for a fresh presigned URL right before streaming it into S3 (multipart) at ``key_for(name)``;
+    on an expired URL ask for another once. Then list the archived zip's entries."""
     for attempt in (1, 2):
         url = fresh_url()
         name = result_filename(url)
@@ -66,7 +81,7 @@ def download_to_s3(
         except BaseException:
             writer.abort()
             raise
-        return name, key, size
+        return ArchivedResult(name, key, size, archived_entries(s3, bucket, key, size))
     raise AssertionError("unreachable: the second attempt returns or raises")
 
 
@@ -78,20 +93,18 @@ def archived_entries(s3: Any, bucket: str, key: str, size: int) -> list[str]:
         return []
 
 
-def archive_output(
-    result_key: str, summary_key: str, size: int, entries: list[str], **extra: Any
-) -> dict[str, Any]:
+def archive_output(result: ArchivedResult, summary_key: str, **extra: Any) -> dict[str, Any]:
     """The step's output: keys, size and at most MAX_ENTRIES_IN_STATE entry names (``entries_total``
     counts them all when there are more)."""
     output: dict[str, Any] = {
-        "result_key": result_key,
+        "result_key": result.key,
         "summary_key": summary_key,
-        "size": size,
-        "entries": entries[:MAX_ENTRIES_IN_STATE],
+        "size": result.size,
+        "entries": result.entries[:MAX_ENTRIES_IN_STATE],
         **extra,
     }
-    if len(entries) > MAX_ENTRIES_IN_STATE:
-        output["entries_total"] = len(entries)
+    if len(result.entries) > MAX_ENTRIES_IN_STATE:
+        output["entries_total"] = len(result.entries)
     return output
 
 
@@ -100,10 +113,7 @@ def _summary(
     identity: Mapping[str, Any],
     source: SourceObject | None,
     execution_id: str,
-    result_key: str,
-    result_size: int,
-    result_filename: str,
-    entries: list[str],
+    result: ArchivedResult,
     started: tuple[str, Any],
     poll: Mapping[str, Any],
     archived_at: datetime,
@@ -113,7 +123,7 @@ def _summary(
         **identity,
         "source": source.to_dict() if source else None,
         "execution_id": execution_id,
-        "result": {"key": result_key, "filename": result_filename, "size": result_size, "entries": entries},
+        "result": result.to_dict(),
         "timings": {
             "event_time": (source.event_time or None) if source else None,
             started[0]: started[1],
@@ -131,10 +141,7 @@ def build_summary(
     job: Mapping[str, Any],
     poll: Mapping[str, Any],
     execution_id: str,
-    result_key: str,
-    result_size: int,
-    result_filename: str,
-    entries: list[str],
+    result: ArchivedResult,
     archived_at: datetime,
 ) -> dict[str, Any]:
     """The content of ``results/<model>/<job>/summary.json`` right after archiving (``switched: false``)."""
@@ -148,10 +155,7 @@ def build_summary(
         },
         source=source,
         execution_id=execution_id,
-        result_key=result_key,
-        result_size=result_size,
-        result_filename=result_filename,
-        entries=entries,
+        result=result,
         started=("uploaded_at", job.get("uploaded_at")),
         poll=poll,
         archived_at=archived_at,
@@ -170,10 +174,7 @@ def build_training_summary(
     training: Mapping[str, Any],
     poll: Mapping[str, Any],
     execution_id: str,
-    result_key: str,
-    result_size: int,
-    result_filename: str,
-    entries: list[str],
+    result: ArchivedResult,
     archived_at: datetime,
     workflow: str,
 ) -> dict[str, Any]:
@@ -189,10 +190,7 @@ def build_training_summary(
         },
         source=source,
         execution_id=execution_id,
-        result_key=result_key,
-        result_size=result_size,
-        result_filename=result_filename,
-        entries=entries,
+        result=result,
         started=("requested_at", training.get("requested_at")),
         poll=poll,
         archived_at=archived_at,

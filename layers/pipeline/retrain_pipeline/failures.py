@@ -12,7 +12,7 @@ import json
 import re
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -21,10 +21,10 @@ from prediction_one.redaction import redact_text
 
 from retrain_pipeline.errors import JobDeadlineExceeded, JobFailed, TrainingDeadlineExceeded, TrainingFailed
 from retrain_pipeline.keys import has_control_characters, is_model_name, model_and_rest
-from retrain_pipeline.polling import iso
 from retrain_pipeline.settings import TRAINING_PREFIX
 from retrain_pipeline.source import SourceObject, parse_event
 from retrain_pipeline.step import TRAINING_STEPS
+from retrain_pipeline.timestamps import iso
 
 MAX_MESSAGE_CHARS = 4000
 RETRAIN = "retrain"
@@ -196,6 +196,27 @@ def failure_source(state: Mapping[str, Any]) -> tuple[SourceObject | None, str |
     return None, key if isinstance(key, str) and key else None
 
 
+@dataclass(frozen=True)
+class Failure:
+    """What any failed execution's state tells: the error, the step that failed, the execution, and the
+    source object (or only its raw key) as far as the execution got."""
+
+    error: StepError
+    step: str
+    execution_id: str
+    source: SourceObject | None
+    raw_key: str | None
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], execution_id: str) -> Failure:
+        source, raw_key = failure_source(state)
+        step = str(state.get("failed_step") or "Unknown")
+        return cls(StepError.from_asl(state.get("error")), step, execution_id, source, raw_key)
+
+    def with_error(self, error: StepError) -> Failure:
+        return replace(self, error=error)
+
+
 # The retrain workflow's record
 
 
@@ -226,17 +247,14 @@ def replay_instructions(source: SourceObject | None) -> dict[str, str]:
 
 
 def build_failure_record(
+    failure: Failure,
     *,
-    error: StepError,
-    step: str,
-    execution_id: str,
-    source: SourceObject | None,
-    raw_key: str | None,
     job: Mapping[str, Any] | None,
     poll: Mapping[str, Any] | None,
     recorded_at: datetime,
 ) -> dict[str, Any]:
     """The content of ``failed/<model>/<rest>.json``."""
+    error, source, raw_key = failure.error, failure.source, failure.raw_key
     model = (job or {}).get("model")
     if model is None and (source or raw_key):
         model = model_and_rest(source.key if source else str(raw_key))[0]
@@ -244,8 +262,8 @@ def build_failure_record(
         "error": error.name,
         "message": error.message,
         **explain(error.name),
-        "step": step,
-        "execution_id": execution_id,
+        "step": failure.step,
+        "execution_id": failure.execution_id,
         "model": model,
         "source": source.to_dict() if source else ({"key": raw_key} if raw_key else None),
         "retrain_job_id": (job or {}).get("retrain_job_id"),
@@ -325,12 +343,8 @@ def training_replay(
 
 
 def build_training_failure_record(
+    failure: Failure,
     *,
-    error: StepError,
-    step: str,
-    execution_id: str,
-    source: SourceObject | None,
-    raw_key: str | None,
     model: str | None,
     process_id: str | None,
     training: Mapping[str, Any],
@@ -338,13 +352,14 @@ def build_training_failure_record(
     recorded_at: datetime,
 ) -> dict[str, Any]:
     """The content of a failed watch's ``failed/<model>/...json``."""
+    error, source, raw_key = failure.error, failure.source, failure.raw_key
     return {
         "workflow": TRAINING,
         "error": error.name,
         "message": error.message,
         **explain(error.name, TRAINING),
-        "step": step,
-        "execution_id": execution_id,
+        "step": failure.step,
+        "execution_id": failure.execution_id,
         "model": model,
         "external_process_id": process_id,
         "source": source.to_dict() if source else ({"key": raw_key} if raw_key else None),
@@ -355,7 +370,7 @@ def build_training_failure_record(
             "last_checked_at": poll.get("checked_at"),
             "recorded_at": iso(recorded_at),
         },
-        "replay": training_replay(source, model, process_id, execution_id),
+        "replay": training_replay(source, model, process_id, failure.execution_id),
     }
 
 

@@ -7,7 +7,7 @@ object version) both use it; each passes its own key prefix, so their records ne
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -46,3 +46,18 @@ def once_per_request(
         config=config,
         key_prefix=key_prefix,
     )
+
+
+def is_duplicate(stored: Mapping[str, Any], execution_id: str) -> bool:
+    """Another execution made the ``stored`` result: this one repeats it."""
+    return stored["execution_id"] != execution_id
+
+
+def claimed_output(stored: Mapping[str, Any], execution_id: str, **fields: Any) -> dict[str, Any]:
+    """A workflow's first step's output: ``fields``, then ``duplicate`` and ``execution_id``, and for a
+    duplicate ``created_by_execution``, the execution that made the ``stored`` result."""
+    duplicate = is_duplicate(stored, execution_id)
+    output = {**fields, "duplicate": duplicate, "execution_id": execution_id}
+    if duplicate:
+        output["created_by_execution"] = stored["execution_id"]
+    return output

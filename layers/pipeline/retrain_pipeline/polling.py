@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from retrain_pipeline.settings import PipelineSettings
+from retrain_pipeline.timestamps import iso, parse_iso
 
 RUNNING = "running"
 FINISHED = "finished"
@@ -28,16 +29,6 @@ HISTORY_EVENT_LIMIT = 25_000
 HISTORY_EVENTS_PER_POLL = 9
 # The share of the history the polls of a job that never finishes may take (the rest: retries, the steps).
 HISTORY_SHARE_FOR_POLLING = 0.5
-
-
-def iso(moment: datetime) -> str:
-    """UTC ISO-8601 with a ``Z`` suffix and millisecond precision."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_iso(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _wait_seconds(

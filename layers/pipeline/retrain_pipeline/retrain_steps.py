@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import zipfile
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -18,18 +17,19 @@ from prediction_one import errors as p1_errors
 from prediction_one.zipbuild import check_train_eval_layout
 
 from retrain_pipeline import keys
-from retrain_pipeline.archive import archive_output, archived_entries, build_summary, download_to_s3
+from retrain_pipeline.archive import archive_output, archive_result, build_summary
 from retrain_pipeline.aws import aws_client
 from retrain_pipeline.encoding import check_encoding
 from retrain_pipeline.errors import BadZipLayout, EmptyObject, ResultNotAvailable
-from retrain_pipeline.idempotency import once_per_request
-from retrain_pipeline.polling import initial_poll, iso, next_poll
+from retrain_pipeline.idempotency import claimed_output, is_duplicate, once_per_request
+from retrain_pipeline.polling import initial_poll, next_poll
 from retrain_pipeline.s3io import object_exists, open_source, read_json, write_json, zip_entries
 from retrain_pipeline.secrets import ModelConfig, model_config
 from retrain_pipeline.settings import INCOMING_PREFIX, PipelineSettings
 from retrain_pipeline.source import SourceObject, check_prefix, parse_event, resolve_source, validate
 from retrain_pipeline.step import Metric, StepOutput, api_client, now, output_bucket, poll_log
 from retrain_pipeline.switching import NEWER_ALREADY_SWITCHED, GateResult, SwitchGate, SwitchOrder
+from retrain_pipeline.timestamps import iso, parse_iso
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ def upload_step(
         settings=settings,
         outcome=outcome,
     )
-    duplicate = stored["execution_id"] != execution_id
+    duplicate = is_duplicate(stored, execution_id)
     job = {
         name: stored[name] for name in ("model", "retrain_job_id", "filename", "uploaded_at", "auto_switch")
     }
@@ -174,15 +174,13 @@ def upload_step(
             ("RetrainJobsCreated", MetricUnit.Count, 1),
             ("BytesUploaded", MetricUnit.Bytes, float(outcome["bytes"])),
         ]
-    output = {
-        "source": source.to_dict(),
-        "job": job,
-        "poll": initial_poll(datetime.fromisoformat(stored["uploaded_at"].replace("Z", "+00:00")), settings),
-        "duplicate": duplicate,
-        "execution_id": execution_id,
-    }
-    if duplicate:
-        output["created_by_execution"] = stored["execution_id"]
+    output = claimed_output(
+        stored,
+        execution_id,
+        source=source.to_dict(),
+        job=job,
+        poll=initial_poll(parse_iso(stored["uploaded_at"]), settings),
+    )
     return StepOutput(
         output,
         metrics,
@@ -220,23 +218,12 @@ def check_status_step(
 # Archive
 
 
-def _download_result(
-    client: PredictionOneClient, s3: Any, bucket: str, model: str, retrain_job_id: str
-) -> tuple[str, str, int]:
-    def fresh_url() -> str:
-        answer = client.get_retrain_job(retrain_job_id)
-        if JobState(answer.state) != JobState.FINISHED or not answer.download_url:
-            raise ResultNotAvailable(model, retrain_job_id, answer.status)
-        return answer.download_url
-
-    return download_to_s3(
-        client,
-        s3,
-        bucket,
-        fresh_url,
-        lambda name: keys.result_key(model, retrain_job_id, name),
-        {"retrain_job_id": retrain_job_id},
-    )
+def _download_url(client: PredictionOneClient, model: str, retrain_job_id: str) -> str:
+    """A fresh presigned URL of the finished job's results file."""
+    answer = client.get_retrain_job(retrain_job_id)
+    if JobState(answer.state) != JobState.FINISHED or not answer.download_url:
+        raise ResultNotAvailable(model, retrain_job_id, answer.status)
+    return answer.download_url
 
 
 def archive_step(
@@ -253,27 +240,25 @@ def archive_step(
     model, retrain_job_id = job["model"], job["retrain_job_id"]
     bucket = output_bucket(settings, src)
     s3 = aws_client("s3")
-    config = model_config(model, settings)
-    name, key, size = _download_result(api_client(config, settings), s3, bucket, model, retrain_job_id)
-    entries = archived_entries(s3, bucket, key, size)
+    client = api_client(model_config(model, settings), settings)
+    result = archive_result(
+        client,
+        s3,
+        bucket,
+        lambda: _download_url(client, model, retrain_job_id),
+        lambda name: keys.result_key(model, retrain_job_id, name),
+        {"retrain_job_id": retrain_job_id},
+    )
     summary = build_summary(
-        source=src,
-        job=job,
-        poll=poll,
-        execution_id=execution_id,
-        result_key=key,
-        result_size=size,
-        result_filename=name,
-        entries=entries,
-        archived_at=now(),
+        source=src, job=job, poll=poll, execution_id=execution_id, result=result, archived_at=now()
     )
     summary_key = keys.summary_key(model, retrain_job_id)
     write_json(s3, bucket, summary_key, summary)
     return StepOutput(
-        archive_output(key, summary_key, size, entries),
-        [("BytesArchived", MetricUnit.Bytes, float(size))],
+        archive_output(result, summary_key),
+        [("BytesArchived", MetricUnit.Bytes, float(result.size))],
         log="Results archived",
-        log_extra={"result_key": key, "size": size},
+        log_extra={"result_key": result.key, "size": result.size},
     )
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -28,6 +27,7 @@ from retrain_pipeline.errors import (
 from retrain_pipeline.keys import model_and_rest
 from retrain_pipeline.s3io import object_exists
 from retrain_pipeline.settings import INCOMING_PREFIX
+from retrain_pipeline.timestamps import parse_iso
 
 logger = logging.getLogger(__name__)
 
@@ -104,12 +104,9 @@ def _normalized_time(value: str) -> str:
     if not value:
         return "0000-00-00T00:00:00.000000+00:00"
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_iso(value).isoformat(timespec="microseconds")
     except ValueError:
         return value
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def parse_event(event: Mapping[str, Any]) -> SourceObject:

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from retrain_pipeline.errors import ModelSwitchBusy
+from retrain_pipeline.timestamps import iso, parse_iso
 
 NEWER_ALREADY_SWITCHED = "a newer file for this model was already switched"
 _NO_TIME = "0000-00-00T00:00:00.000Z"
@@ -38,12 +38,9 @@ def _event_time_ms(value: str) -> str:
     if not value:
         return _NO_TIME
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return iso(parse_iso(value))
     except ValueError:
         return value
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def sequencer_value(sequencer: str) -> int | None:

@@ -20,17 +20,18 @@ from botocore.exceptions import ClientError
 from prediction_one import JobState, PredictionOneClient
 
 from retrain_pipeline import keys
-from retrain_pipeline.archive import archive_output, archived_entries, build_training_summary, download_to_s3
+from retrain_pipeline.archive import ArchivedResult, archive_output, archive_result, build_training_summary
 from retrain_pipeline.aws import aws_client
 from retrain_pipeline.errors import TrainingResultNotAvailable
 from retrain_pipeline.failures import TRAINING
-from retrain_pipeline.idempotency import once_per_request
-from retrain_pipeline.polling import initial_poll, iso, next_poll, parse_iso
+from retrain_pipeline.idempotency import claimed_output, is_duplicate, once_per_request
+from retrain_pipeline.polling import initial_poll, next_poll
 from retrain_pipeline.s3io import read_json, write_json
 from retrain_pipeline.secrets import model_config
 from retrain_pipeline.settings import PipelineSettings
 from retrain_pipeline.source import SourceObject
 from retrain_pipeline.step import Metric, StepOutput, api_client, now, output_bucket, poll_log
+from retrain_pipeline.timestamps import iso, parse_iso
 from retrain_pipeline.watch_request import parse_request
 
 logger = logging.getLogger(__name__)
@@ -106,22 +107,20 @@ def start_watch_step(
         )(request={"bucket": source.bucket, "key": source.key, "version": source.version}, **claim)
     else:  # a direct start is named by its caller: Step Functions refuses a second execution of that name
         stored = _claim({}, **claim)
-    duplicate = stored["execution_id"] != execution_id
+    duplicate = is_duplicate(stored, execution_id)
     training = {name: stored[name] for name in ("model", "external_process_id", "requested_at")}
     poll = initial_poll(parse_iso(stored["requested_at"]), settings)
     metrics: list[Metric] = []
     if not duplicate:
         poll = _check(api_client(config, settings), training, poll, settings)
         metrics = [("TrainingWatchesStarted", MetricUnit.Count, 1), *_finished_metric(poll)]
-    output: dict[str, Any] = {
-        "source": watch.source.to_dict() if watch.source else None,
-        "training": training,
-        "poll": poll,
-        "duplicate": duplicate,
-        "execution_id": execution_id,
-    }
-    if duplicate:
-        output["created_by_execution"] = stored["execution_id"]
+    output = claimed_output(
+        stored,
+        execution_id,
+        source=watch.source.to_dict() if watch.source else None,
+        training=training,
+        poll=poll,
+    )
     return StepOutput(
         output,
         metrics,
@@ -154,27 +153,17 @@ def check_training_step(
 # ArchiveTraining
 
 
-def _download_result(
-    client: PredictionOneClient, s3: Any, bucket: str, model: str, external_process_id: str
-) -> tuple[str, str, int]:
-    def fresh_url() -> str:
-        answer = client.get_training_result(external_process_id)
-        if JobState(answer.state) != JobState.FINISHED or not answer.result_url:
-            raise TrainingResultNotAvailable(model, external_process_id, answer.status)
-        return answer.result_url
-
-    return download_to_s3(
-        client,
-        s3,
-        bucket,
-        fresh_url,
-        lambda name: keys.training_result_key(model, external_process_id, name),
-        {"external_process_id": external_process_id},
-    )
+def _result_url(client: PredictionOneClient, model: str, external_process_id: str) -> str:
+    """A fresh presigned URL of the finished training run's results file."""
+    answer = client.get_training_result(external_process_id)
+    if JobState(answer.state) != JobState.FINISHED or not answer.result_url:
+        raise TrainingResultNotAvailable(model, external_process_id, answer.status)
+    return answer.result_url
 
 
-def _archived_summary(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
-    """The summary.json an earlier archive of the same training run wrote (None if there is none)."""
+def _archived_summary(s3: Any, bucket: str, key: str) -> ArchivedResult | None:
+    """The result an earlier archive of the same training run described in summary.json (None if there
+    is none)."""
     listed = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
     if not any(item["Key"] == key for item in listed.get("Contents", [])):
         return None
@@ -184,7 +173,14 @@ def _archived_summary(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
         logger.warning("Unreadable summary.json; archiving again", extra={"summary_key": key})
         return None
     result = summary.get("result") if isinstance(summary, dict) else None
-    return summary if isinstance(result, dict) and result.get("key") else None
+    if not isinstance(result, dict) or not result.get("key"):
+        return None
+    return ArchivedResult(
+        str(result.get("filename") or ""),
+        result["key"],
+        int(result.get("size") or 0),
+        list(result.get("entries") or []),
+    )
 
 
 def _archived(output: dict[str, Any], metrics: list[Metric]) -> StepOutput:
@@ -219,34 +215,29 @@ def archive_training_step(
     summary_at = keys.training_summary_key(model, process_id)
     earlier = _archived_summary(s3, bucket, summary_at)
     if earlier is not None:
-        result = earlier["result"]
         logger.info("Training results already archived", extra={"summary_key": summary_at})
-        output = archive_output(
-            result["key"],
-            summary_at,
-            int(result.get("size") or 0),
-            list(result.get("entries") or []),
-            already_archived=True,
-        )
-        return _archived(output, [])
+        return _archived(archive_output(earlier, summary_at, already_archived=True), [])
     client = api_client(model_config(model, settings), settings)
-    name, key, size = _download_result(client, s3, bucket, model, process_id)
-    entries = archived_entries(s3, bucket, key, size)
+    result = archive_result(
+        client,
+        s3,
+        bucket,
+        lambda: _result_url(client, model, process_id),
+        lambda name: keys.training_result_key(model, process_id, name),
+        {"external_process_id": process_id},
+    )
     summary = build_training_summary(
         source=src,
         training=training,
         poll=poll,
         execution_id=execution_id,
-        result_key=key,
-        result_size=size,
-        result_filename=name,
-        entries=entries,
+        result=result,
         archived_at=now(),
         workflow=TRAINING,
     )
     write_json(s3, bucket, summary_at, summary)
     metrics: list[Metric] = [
         ("TrainingResultsArchived", MetricUnit.Count, 1),
-        ("TrainingBytesArchived", MetricUnit.Bytes, float(size)),
+        ("TrainingBytesArchived", MetricUnit.Bytes, float(result.size)),
     ]
-    return _archived(archive_output(key, summary_at, size, entries, already_archived=False), metrics)
+    return _archived(archive_output(result, summary_at, already_archived=False), metrics)

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from retrain_pipeline.timestamps import parse_iso
+
 _REMEMBERED_EVENTS = 10_000
 SEQUENCER_DIGITS = 18  # the length S3's sequencers usually have
 
@@ -93,12 +95,9 @@ def _parse(value: Any) -> int | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return int(parse_iso(value).timestamp() * 1000)
     except ValueError:
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp() * 1000)
 
 
 def _iso_ms(time_ms: int) -> str:

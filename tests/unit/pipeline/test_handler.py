@@ -5,9 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -17,16 +15,17 @@ from retrain_pipeline.errors import EmptyObject
 from retrain_pipeline.handler import step_handler, telemetry
 from retrain_pipeline.step import UPLOAD, StepOutput
 
+from tests.fakes import FakeContext
 
-@dataclass
-class Context:
-    function_name: str = "probe"
-    memory_limit_in_mb: int = 128
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:probe"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+def _context() -> FakeContext:
+    """The probe function's context, one minute left in the invocation."""
+    return FakeContext(
+        function_name="probe",
+        memory_limit_in_mb=128,
+        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:probe",
+        remaining_ms=60_000,
+    )
 
 
 def _lines(output: str) -> list[dict[str, Any]]:
@@ -62,7 +61,7 @@ def test_the_step_runs_inside_the_deadline_and_its_output_metrics_and_log_come_o
             log_extra={"thing": 1},
         )
 
-    assert lambda_handler({"job": {"id": "j-1"}}, Context()) == {"done": "j-1"}
+    assert lambda_handler({"job": {"id": "j-1"}}, _context()) == {"done": "j-1"}
     assert seen["budget"] is not None and 0 < seen["budget"] <= 60 - deadline.SAFETY_SECONDS
     emf = [line for line in _lines(capsys.readouterr().out) if "_aws" in line]
     assert [line["FilesAccepted"] for line in emf] == [[1.0]]
@@ -75,7 +74,7 @@ def test_a_correlation_id_learnt_by_the_step_is_logged(logs: io.StringIO) -> Non
     def lambda_handler(event: dict[str, Any], context: Any) -> StepOutput:
         return StepOutput({}, log="Probe started", correlation_id="job-9")
 
-    lambda_handler({}, Context())
+    lambda_handler({}, _context())
     line = next(line for line in _lines(logs.getvalue()) if line.get("message") == "Probe started")
     assert line["correlation_id"] == "job-9"
 
@@ -86,7 +85,7 @@ def test_a_failing_step_is_logged_by_name_without_secrets_and_raised(logs: io.St
         raise EmptyObject("b", "incoming/m/a.csv?X-Amz-Signature=secret")
 
     with pytest.raises(EmptyObject):
-        lambda_handler({}, Context())
+        lambda_handler({}, _context())
     out = logs.getvalue()
     line = next(line for line in _lines(out) if line.get("message") == "Upload failed")
     assert (line["error"], line["step"]) == ("EmptyObject", UPLOAD)

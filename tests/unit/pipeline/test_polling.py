@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from retrain_pipeline.polling import initial_poll, iso, next_poll
+from retrain_pipeline.polling import initial_poll, next_poll
+from retrain_pipeline.timestamps import iso
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 

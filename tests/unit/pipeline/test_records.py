@@ -1,13 +1,15 @@
-"""Summaries and failure records (builders, keys, ASL error parsing)."""
+"""Summaries and failure records (builders, keys, ASL error parsing); summary.json says why a model was not
+switched, also when switching is off for it."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
-from retrain_pipeline.archive import build_summary
-from retrain_pipeline.failures import StepError, build_failure_record, explain, scrub
+from retrain_pipeline.archive import ArchivedResult, build_summary
+from retrain_pipeline.failures import Failure, StepError, build_failure_record, explain, scrub
 from retrain_pipeline.keys import failure_key, summary_key
 from retrain_pipeline.source import SourceObject
 
@@ -51,18 +53,18 @@ def test_failure_key_of_a_1024_byte_key_stays_within_s3s_limit() -> None:
     assert failure_key(long_key) != failure_key(long_key[:-5] + "y.csv")
 
 
-def test_summary_content() -> None:
-    summary = build_summary(
-        source=SOURCE,
-        job=JOB,
-        poll=POLL,
-        execution_id="arn:exec",
-        result_key="results/demo/job-1/retrain_result.zip",
-        result_size=99,
-        result_filename="retrain_result.zip",
-        entries=["metrics.json"],
-        archived_at=NOW,
+def _summary(job: dict[str, Any] = JOB) -> dict[str, Any]:
+    """The summary right after archiving the job's results file."""
+    result = ArchivedResult(
+        "retrain_result.zip", "results/demo/job-1/retrain_result.zip", 99, ["metrics.json"]
     )
+    return build_summary(
+        source=SOURCE, job=job, poll=POLL, execution_id="arn:exec", result=result, archived_at=NOW
+    )
+
+
+def test_summary_content() -> None:
+    summary = _summary()
     assert summary_key("demo", "job-1") == "results/demo/job-1/summary.json"
     assert summary["source"] == SOURCE.to_dict()
     assert (summary["retrain_job_id"], summary["model_id"], summary["status"]) == (
@@ -85,6 +87,18 @@ def test_summary_content() -> None:
     assert summary["polls"] == 3
     assert summary["switched"] is False
     json.dumps(summary)
+
+
+def test_switching_off_is_stated_with_its_reason_in_the_summary() -> None:
+    summary = _summary({**JOB, "auto_switch": False})
+    assert summary["switched"] is False
+    assert summary["switch"] == {"switched": False, "reason": "switching is off for this model"}
+
+
+def test_switching_on_leaves_the_summarys_switch_outcome_to_the_switch_step() -> None:
+    summary = _summary({**JOB, "auto_switch": True})
+    assert summary["switched"] is False
+    assert summary["switch"] is None
 
 
 def test_lambda_error_cause_is_parsed_without_stack_trace() -> None:
@@ -148,16 +162,14 @@ def test_documented_rows_are_explained() -> None:
 
 
 def test_failure_record_content() -> None:
-    record = build_failure_record(
-        error=StepError("JobFailed", "Retrain job job-1 of model 'demo' ended with status 'job_failed': bad"),
-        step="CheckStatus",
-        execution_id="arn:aws:states:us-east-1:1:execution:retrain:abc",
-        source=SOURCE,
-        raw_key=SOURCE.key,
-        job=JOB,
-        poll=POLL,
-        recorded_at=NOW,
+    failure = Failure(
+        StepError("JobFailed", "Retrain job job-1 of model 'demo' ended with status 'job_failed': bad"),
+        "CheckStatus",
+        "arn:aws:states:us-east-1:1:execution:retrain:abc",
+        SOURCE,
+        SOURCE.key,
     )
+    record = build_failure_record(failure, job=JOB, poll=POLL, recorded_at=NOW)
     assert record["error"] == "JobFailed"
     assert record["step"] == "CheckStatus"
     assert record["model"] == "demo"
@@ -172,15 +184,7 @@ def test_failure_record_content() -> None:
 
 
 def test_failure_record_without_source() -> None:
-    record = build_failure_record(
-        error=StepError("ValueError", "not an event"),
-        step="Upload",
-        execution_id="arn",
-        source=None,
-        raw_key=None,
-        job=None,
-        poll=None,
-        recorded_at=NOW,
-    )
+    failure = Failure(StepError("ValueError", "not an event"), "Upload", "arn", None, None)
+    record = build_failure_record(failure, job=None, poll=None, recorded_at=NOW)
     assert record["source"] is None and record["model"] is None
     assert "Upload the file again" in record["replay"]["how"]
