@@ -30,6 +30,10 @@ LAMBDA_TIMEOUT_ERRORS = {"Lambda.Unknown", "Sandbox.Timedout"}
 TERMINAL_TYPES = {"Succeed", "Fail"}
 
 
+def is_terminal(state: dict[str, Any]) -> bool:
+    return state["Type"] in TERMINAL_TYPES or state.get("End") is True
+
+
 def subclasses_by_name(module: Any, base: type) -> set[str]:
     """The public classes of ``module`` derived from ``base`` (not ``base`` itself), by name."""
     return {
@@ -357,6 +361,8 @@ TRAIN_WATCH = Workflow(
 )
 
 WORKFLOWS = (RETRAIN, TRAIN_WATCH)
+# The contention a step of either workflow waits out in a retrier of its own: in no generic retrier.
+CONTENTION_ERRORS = {error for workflow in WORKFLOWS for error in workflow.contention.values()}
 
 
 def each_workflow(rows: Callable[[Workflow], list[tuple[Any, ...]]] | None = None) -> list[Any]:
