@@ -9,6 +9,7 @@ test_statemachine_execution.py (retrain) and test_train_watch_execution.py.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -28,7 +29,7 @@ from tests.unit.template.workflows import WORKFLOWS, Failure, Workflow, each_wor
 
 
 @pytest.fixture(scope="module")
-def deployments(state_machine_sources, render_asl) -> dict[str, SimpleNamespace]:
+def deployments(state_machine_sources, render_asl) -> Iterator[dict[str, SimpleNamespace]]:
     """Both workflows deployed in one moto, by workflow id."""
     with notifying_stack() as stack:
         yield {

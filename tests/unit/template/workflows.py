@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -96,7 +96,7 @@ class Workflow:
     record_answer: Callable[[dict[str, Any]], dict[str, Any]]
     success: Mapping[str, list[Answer]]  # every Lambda step of the success path, answered once
     first_polls: int  # the poll count the first step hands to the first check
-    failures: tuple[Failure, ...] = field(default=())
+    failures: tuple[Failure, ...] = ()  # the step failures the scripts drive, each recorded
 
     @property
     def failing_steps(self) -> tuple[str, ...]:
@@ -208,7 +208,7 @@ def failure_answer(failure_key: str, *, with_execution_id: bool = False) -> Call
 
     def answer(payload: dict[str, Any]) -> dict[str, Any]:
         state = payload["state"]
-        answer = {
+        record = {
             "failure_key": failure_key,
             "error": state["error"]["Error"],
             "message": "scripted",
@@ -219,7 +219,7 @@ def failure_answer(failure_key: str, *, with_execution_id: bool = False) -> Call
                 "failure_record": f"s3://bucket/{failure_key}",
             },
         }
-        return {**answer, "execution_id": payload["execution_id"]} if with_execution_id else answer
+        return {**record, "execution_id": payload["execution_id"]} if with_execution_id else record
 
     return answer
 
