@@ -8,7 +8,6 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -21,7 +20,7 @@ from retrain_pipeline import aws, idempotency
 from retrain_pipeline.handler import telemetry as handler_telemetry
 
 from tests.fakes import FakeContext
-from tests.testdata import table, zip_of
+from tests.testdata import object_created_event, table, zip_of
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -86,32 +85,8 @@ class Stack:
     def event_for(
         self, key: str, size: int, etag: str, version_id: str | None, *, time: str | None = None
     ) -> dict[str, Any]:
-        obj: dict[str, Any] = {
-            "key": key,
-            "size": size,
-            "etag": etag,
-            "sequencer": f"{next(self._sequencer):018X}",
-        }
-        if version_id:
-            obj["version-id"] = version_id
-        return {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Object Created",
-            "source": "aws.s3",
-            "account": ACCOUNT,
-            "time": time or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": REGION,
-            "resources": [f"arn:aws:s3:::{BUCKET}"],
-            "detail": {
-                "version": "0",
-                "bucket": {"name": BUCKET},
-                "object": obj,
-                "request-id": "REQ",
-                "requester": ACCOUNT,
-                "reason": "PutObject",
-            },
-        }
+        sequencer = next(self._sequencer)
+        return object_created_event(BUCKET, key, size, etag, version_id, sequencer, time=time)
 
     def read_json(self, key: str) -> dict[str, Any]:
         return json.loads(self.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())

@@ -15,7 +15,6 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from p1_retrain.local import iam_gate
 from p1_retrain.local import template as tpl
 from p1_retrain.local.iam_gate import template_policies as tp
 from tests.fakes import FakeContext
-from tests.testdata import table
+from tests.testdata import FUNCTIONS, object_created_event, table
 
 ROOT = Path(__file__).resolve().parents[3]
 REGION = "us-east-1"
@@ -37,16 +36,6 @@ ACCOUNT = "123456789012"
 BUCKET = "strict-data"
 TABLE = "strict-state"
 MODEL = "demo"
-APPS = {
-    "UploadFunction": "upload",
-    "CheckStatusFunction": "check_status",
-    "ArchiveFunction": "archive",
-    "SwitchModelFunction": "switch_model",
-    "RecordFailureFunction": "record_failure",
-    "StartWatchFunction": "start_watch",
-    "CheckTrainingFunction": "check_training",
-    "ArchiveTrainingFunction": "archive_training",
-}
 LAMBDA_TRUST = {
     "Version": "2012-10-17",
     "Statement": [
@@ -117,7 +106,7 @@ class Strict:
         backend = iam_backends[ACCOUNT]["aws"]
         cfn = tp.translate(sam, ROOT)
         documents = tp.role_documents(cfn, self.values(cfn))
-        for function in APPS:
+        for function in FUNCTIONS:
             role = tp.role_of(cfn, function)
             if role not in self.roles:
                 name = f"strict-{role}"
@@ -166,28 +155,12 @@ class Strict:
 
     def run(self, function: str, event: dict[str, Any]) -> Any:
         with self.as_function(function):
-            return self.load_app(APPS[function]).lambda_handler(event, FakeContext())
+            return self.load_app(FUNCTIONS[function]).lambda_handler(event, FakeContext())
 
     def put(self, key: str, body: bytes) -> dict[str, Any]:
         answer = self.s3.put_object(Bucket=BUCKET, Key=key, Body=body)
-        detail_object = {
-            "key": key,
-            "size": len(body),
-            "etag": answer["ETag"].strip('"'),
-            "sequencer": f"{next(self._sequencer):018X}",
-            "version-id": answer["VersionId"],
-        }
-        return {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Object Created",
-            "source": "aws.s3",
-            "account": ACCOUNT,
-            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": REGION,
-            "resources": [f"arn:aws:s3:::{BUCKET}"],
-            "detail": {"bucket": {"name": BUCKET}, "object": detail_object, "reason": "PutObject"},
-        }
+        etag = answer["ETag"].strip('"')
+        return object_created_event(BUCKET, key, len(body), etag, answer["VersionId"], next(self._sequencer))
 
     # The workflows, step by step, as the state machines pass their state.
 
@@ -278,7 +251,7 @@ def strict() -> Iterator[Strict]:
             patch.delenv(name, raising=False)
         with mock_aws():
             loader = _loader()
-            for app in APPS.values():
+            for app in FUNCTIONS.values():
                 loader(app)
             strict = Strict(emulator, loader)
             strict.deploy(SAM)
@@ -323,7 +296,7 @@ def test_the_real_steps_run_as_the_templates_roles(strict: Strict) -> None:
 
 
 FUNCTION_STATEMENTS = [
-    item for item in tp.needed_statements(SAM, ROOT) if item.role.removesuffix("Role") in APPS
+    item for item in tp.needed_statements(SAM, ROOT) if item.role.removesuffix("Role") in FUNCTIONS
 ]
 
 

@@ -17,11 +17,23 @@ TEMPLATE = ROOT / "template.yaml"
 EVENTS = ROOT / "events"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
+SAMPLE_BUCKET = "p1-retrain-databucket-1a2b3c4d5e6f"  # the bucket named in events/*object-created*.json
 
 
 def load_sam_template() -> dict[str, Any]:
     """template.yaml with CloudFormation short-form tags decoded (``!Ref`` -> ``{"Ref": ...}``)."""
     return tpl.load_template(TEMPLATE)
+
+
+def resolve_bucket(node: Any) -> Any:
+    """``node`` (a rule's pattern) with every ``!Ref DataBucket`` replaced by the sample bucket name."""
+    if isinstance(node, dict):
+        if node == {"Ref": "DataBucket"}:
+            return SAMPLE_BUCKET
+        return {key: resolve_bucket(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [resolve_bucket(item) for item in node]
+    return node
 
 
 def state_machines(template: dict[str, Any]) -> dict[str, dict[str, Any]]:

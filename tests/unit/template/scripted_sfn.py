@@ -6,6 +6,7 @@ step (a return value, or an error of a given name); SNS is moto's, its messages 
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import threading
@@ -27,6 +28,7 @@ ACCOUNT = "123456789012"
 RETRY_MAX_ATTEMPTS = 2
 RETRY_MAX_DELAY = 3
 EXECUTION_TIMEOUT = 30.0
+EXECUTIONS = itertools.count()  # numbers the executions, whose names must be unique in a machine
 
 Answer = dict[str, Any] | Exception | Callable[[dict[str, Any]], Any]
 
@@ -109,8 +111,8 @@ def drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
 
 
 @contextmanager
-def deployed(text: str, render_asl: Callable[..., dict[str, Any]], name: str) -> Iterator[SimpleNamespace]:
-    """moto with two copies of the real definition: one notifying a live topic, one a missing topic."""
+def notifying_stack() -> Iterator[SimpleNamespace]:
+    """moto with a notification topic whose messages land in an SQS queue."""
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         sns = boto3.client("sns", region_name=REGION)
         sqs = boto3.client("sqs", region_name=REGION)
@@ -119,26 +121,40 @@ def deployed(text: str, render_asl: Callable[..., dict[str, Any]], name: str) ->
         queue_url = sqs.create_queue(QueueName="notifications")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn["QueueArn"])
-        machines = {}
-        for topic_exists, topic in (
-            (True, topic_arn),
-            (False, f"arn:aws:sns:{REGION}:{ACCOUNT}:missing-topic"),
-        ):
-            definition = render_asl(
-                text,
-                {
-                    "NotificationTopicArn": topic,
-                    "TaskRetryIntervalSeconds": "1",
-                    "TaskRetryMaxAttempts": str(RETRY_MAX_ATTEMPTS),
-                    "TaskRetryMaxDelaySeconds": str(RETRY_MAX_DELAY),
-                },
-            )
-            machines[topic_exists] = sfn.create_state_machine(
-                name=f"{name}-{'notifying' if topic_exists else 'unnotified'}",
-                definition=json.dumps(definition),
-                roleArn=f"arn:aws:iam::{ACCOUNT}:role/{name}",
-            )["stateMachineArn"]
-        yield SimpleNamespace(sfn=sfn, sqs=sqs, queue_url=queue_url, machines=machines)
+        yield SimpleNamespace(sfn=sfn, sqs=sqs, queue_url=queue_url, topic_arn=topic_arn)
+
+
+def deploy(
+    stack: SimpleNamespace, text: str, render_asl: Callable[..., dict[str, Any]], name: str
+) -> SimpleNamespace:
+    """Two copies of the real definition in ``stack``: one notifying its topic, one a missing topic."""
+    machines = {}
+    for topic_exists, topic in (
+        (True, stack.topic_arn),
+        (False, f"arn:aws:sns:{REGION}:{ACCOUNT}:missing-topic"),
+    ):
+        definition = render_asl(
+            text,
+            {
+                "NotificationTopicArn": topic,
+                "TaskRetryIntervalSeconds": "1",
+                "TaskRetryMaxAttempts": str(RETRY_MAX_ATTEMPTS),
+                "TaskRetryMaxDelaySeconds": str(RETRY_MAX_DELAY),
+            },
+        )
+        machines[topic_exists] = stack.sfn.create_state_machine(
+            name=f"{name}-{'notifying' if topic_exists else 'unnotified'}",
+            definition=json.dumps(definition),
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/{name}",
+        )["stateMachineArn"]
+    return SimpleNamespace(sfn=stack.sfn, sqs=stack.sqs, queue_url=stack.queue_url, machines=machines)
+
+
+@contextmanager
+def deployed(text: str, render_asl: Callable[..., dict[str, Any]], name: str) -> Iterator[SimpleNamespace]:
+    """moto with two copies of the real definition: one notifying a live topic, one a missing topic."""
+    with notifying_stack() as stack:
+        yield deploy(stack, text, render_asl, name)
 
 
 def runner(
@@ -152,13 +168,12 @@ def runner(
     retry_delays: list[float] = []
     monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=retry_delays.append))
     drain(aws.sqs, aws.queue_url)
-    runs = iter(range(1_000))
 
     def run(scripts: dict[str, list[Answer]], execution_input: Any, *, topic_exists: bool = True) -> Run:
         functions = ScriptedFunctions({name: list(answers) for name, answers in scripts.items()}, step_of)
         monkeypatch.setattr(lambda_eval_utils, "_invoke_lambda_function", functions.invoke)
         started = len(TMP_THREADS)
-        name = re.sub(r"[^A-Za-z0-9_-]", "-", test_name)[:70] + f"-{next(runs)}"
+        name = re.sub(r"[^A-Za-z0-9_-]", "-", test_name)[:70] + f"-{next(EXECUTIONS)}"
         execution_arn = aws.sfn.start_execution(
             stateMachineArn=aws.machines[topic_exists], name=name, input=json.dumps(execution_input)
         )["executionArn"]

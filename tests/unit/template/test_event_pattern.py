@@ -9,18 +9,7 @@ from typing import Any
 import pytest
 from moto.events.models import EventPattern
 
-BUCKET = "p1-retrain-databucket-1a2b3c4d5e6f"  # the bucket named in events/object-created*.json
-
-
-def resolve_bucket(node: Any) -> Any:
-    """The template's pattern with ``!Ref DataBucket`` replaced by the sample bucket name."""
-    if isinstance(node, dict):
-        if node == {"Ref": "DataBucket"}:
-            return BUCKET
-        return {key: resolve_bucket(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [resolve_bucket(item) for item in node]
-    return node
+from tests.unit.template.conftest import resolve_bucket
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ import pytest
 from moto.events.models import EventPattern
 
 from p1_retrain.local.event_rules import InvalidEventPattern, compile_pattern, matches, validate_pattern
+from tests.unit.template.conftest import SAMPLE_BUCKET, resolve_bucket
 
-BUCKET = "p1-retrain-databucket-1a2b3c4d5e6f"  # the bucket named in events/object-created*.json
 RULES = {
     "retrain": ("RetrainStateMachine", "ObjectCreated"),
     "training": ("TrainWatchStateMachine", "TrainingRequestCreated"),
@@ -27,7 +27,7 @@ OLD_PATTERN = {
     "source": ["aws.s3"],
     "detail-type": ["Object Created"],
     "detail": {
-        "bucket": {"name": [BUCKET]},
+        "bucket": {"name": [SAMPLE_BUCKET]},
         "object": {
             "key": [{"prefix": "incoming/"}],
             "$or": [
@@ -95,16 +95,6 @@ KEYS = [
 ]
 
 
-def resolve_bucket(node: Any) -> Any:
-    if isinstance(node, dict):
-        if node == {"Ref": "DataBucket"}:
-            return BUCKET
-        return {key: resolve_bucket(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [resolve_bucket(item) for item in node]
-    return node
-
-
 @pytest.fixture(scope="module")
 def patterns(sam_template) -> dict[str, dict[str, Any]]:
     found = {}
@@ -120,7 +110,7 @@ def base_event(load_event) -> dict[str, Any]:
     return load_event("object-created.json")
 
 
-def s3_event(base: dict[str, Any], key: str, size: int, bucket: str = BUCKET) -> dict[str, Any]:
+def s3_event(base: dict[str, Any], key: str, size: int, bucket: str = SAMPLE_BUCKET) -> dict[str, Any]:
     event = copy.deepcopy(base)
     event["detail"]["object"].update(key=key, size=size)
     event["detail"]["bucket"]["name"] = bucket

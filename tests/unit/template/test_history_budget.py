@@ -22,7 +22,7 @@ from retrain_pipeline.settings import PipelineSettings
 
 from tests.unit.template.conftest import ROOT
 from tests.unit.template.scripted_sfn import deployed, runner
-from tests.unit.template.test_statemachine_execution import ARCHIVE, FINISHED, RUNNING, upload_answer
+from tests.unit.template.workflows import RETRAIN_ARCHIVE, RETRAIN_FINISHED, RETRAIN_RUNNING, upload_answer
 
 POLLING = {
     "PollIntervalSeconds": "poll_interval_seconds",
@@ -107,8 +107,8 @@ def test_one_poll_costs_the_counted_history_events(monkeypatch, aws, load_event,
         execution = run(
             {
                 "Upload": [upload_answer()],
-                "CheckStatus": [RUNNING] * polls + [FINISHED],
-                "Archive": [ARCHIVE],
+                "CheckStatus": [RETRAIN_RUNNING] * polls + [RETRAIN_FINISHED],
+                "Archive": [RETRAIN_ARCHIVE],
             },
             load_event("object-created.json"),
         )

@@ -10,18 +10,9 @@ from typing import Any
 import pytest
 
 from p1_retrain.local.intrinsics import placeholders, substitute
+from tests.testdata import FUNCTIONS
 
 ROOT = Path(__file__).resolve().parents[3]
-FUNCTIONS = {
-    "UploadFunction": "upload",
-    "CheckStatusFunction": "check_status",
-    "ArchiveFunction": "archive",
-    "SwitchModelFunction": "switch_model",
-    "RecordFailureFunction": "record_failure",
-    "StartWatchFunction": "start_watch",
-    "CheckTrainingFunction": "check_training",
-    "ArchiveTrainingFunction": "archive_training",
-}
 TRAIN_WATCH_FUNCTIONS = ("StartWatchFunction", "CheckTrainingFunction", "ArchiveTrainingFunction")
 RETRAIN_FUNCTIONS = tuple(name for name in FUNCTIONS if name not in TRAIN_WATCH_FUNCTIONS)
 BUCKET_ARN = "DataBucket.Arn"
@@ -29,23 +20,35 @@ BUCKET = {"Fn::GetAtt": ["DataBucket", "Arn"]}
 SECRET = {"Ref": "ApiKeysSecret"}
 TABLE = {"Fn::GetAtt": ["StateTable", "Arn"]}
 TABLE_WRITE = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
-# What each function may do, as (action, resource) with S3 resources named by key prefix.
-EXPECTED_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
-    "UploadFunction": {
-        ("s3:GetObject", "s3:incoming/*"),
-        ("s3:GetObjectVersion", "s3:incoming/*"),
-        ("s3:ListBucket", "bucket"),  # limited to incoming/*: which encoding of the event's key exists
+
+
+def first_step(prefix: str) -> set[tuple[str, str]]:
+    """A workflow's first step: reads the object that started it and claims it in the table."""
+    return {
+        ("s3:GetObject", f"s3:{prefix}*"),
+        ("s3:GetObjectVersion", f"s3:{prefix}*"),
+        ("s3:ListBucket", "bucket"),  # limited to the prefix: which encoding of the event's key exists
         ("secretsmanager:GetSecretValue", "secret"),
         *((action, "table") for action in TABLE_WRITE),
-    },
-    "CheckStatusFunction": {("secretsmanager:GetSecretValue", "secret")},
-    "ArchiveFunction": {
+    }
+
+
+def archiver(prefix: str) -> set[tuple[str, str]]:
+    """An archive step: streams the results under ``prefix`` in parts and reads the zip's entries back."""
+    return {
         ("secretsmanager:GetSecretValue", "secret"),
-        ("s3:PutObject", "s3:results/*"),
-        ("s3:AbortMultipartUpload", "s3:results/*"),
-        ("s3:ListMultipartUploadParts", "s3:results/*"),
-        ("s3:GetObject", "s3:results/*"),  # lists the archived zip's entries with ranged reads
-    },
+        ("s3:PutObject", f"s3:{prefix}*"),
+        ("s3:AbortMultipartUpload", f"s3:{prefix}*"),
+        ("s3:ListMultipartUploadParts", f"s3:{prefix}*"),
+        ("s3:GetObject", f"s3:{prefix}*"),  # lists the archived zip's entries with ranged reads
+    }
+
+
+# What each function may do, as (action, resource) with S3 resources named by key prefix.
+EXPECTED_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
+    "UploadFunction": first_step("incoming/"),
+    "CheckStatusFunction": {("secretsmanager:GetSecretValue", "secret")},
+    "ArchiveFunction": archiver("results/"),
     "SwitchModelFunction": {
         ("secretsmanager:GetSecretValue", "secret"),
         *((action, "table") for action in TABLE_WRITE),
@@ -54,22 +57,11 @@ EXPECTED_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
         ("s3:ListBucket", "bucket"),  # limited to results/*: a missing summary.json reads as missing
     },
     "RecordFailureFunction": {("s3:PutObject", "s3:failed/*")},
-    "StartWatchFunction": {
-        ("s3:GetObject", "s3:training/*"),
-        ("s3:GetObjectVersion", "s3:training/*"),
-        ("s3:ListBucket", "bucket"),  # limited to training/*: which encoding of the event's key exists
-        ("secretsmanager:GetSecretValue", "secret"),
-        *((action, "table") for action in TABLE_WRITE),
-    },
+    "StartWatchFunction": first_step("training/"),
     "CheckTrainingFunction": {("secretsmanager:GetSecretValue", "secret")},
-    "ArchiveTrainingFunction": {
-        ("secretsmanager:GetSecretValue", "secret"),
-        ("s3:PutObject", "s3:results/*/training/*"),
-        ("s3:AbortMultipartUpload", "s3:results/*/training/*"),
-        ("s3:ListMultipartUploadParts", "s3:results/*/training/*"),
-        ("s3:GetObject", "s3:results/*/training/*"),  # entries, and "already archived?"
-        ("s3:ListBucket", "bucket"),  # limited to results/*/training/* (test_train_watch_template.py)
-    },
+    # The training archive also asks "already archived?" with GetObject, and lists results/*/training/*
+    # (test_train_watch_template.py).
+    "ArchiveTrainingFunction": archiver("results/*/training/") | {("s3:ListBucket", "bucket")},
 }
 SAM_MANAGED_POLICIES = {
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",

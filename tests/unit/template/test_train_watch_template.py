@@ -12,8 +12,9 @@ import pytest
 from moto.events.models import EventPattern
 from retrain_pipeline import errors as pipeline_errors
 
+from tests.unit.template.conftest import resolve_bucket
+
 ROOT = Path(__file__).resolve().parents[3]
-BUCKET = "p1-retrain-databucket-1a2b3c4d5e6f"  # the bucket named in the sample events
 RULE = "TrainWatchStateMachineTrainingRequestCreated"  # the rule SAM generates from the event
 FUNCTIONS = (
     "StartWatchFunction",
@@ -21,14 +22,6 @@ FUNCTIONS = (
     "ArchiveTrainingFunction",
     "RecordFailureFunction",
 )
-
-
-def resolve_bucket(node: Any) -> Any:
-    if isinstance(node, dict):
-        return BUCKET if node == {"Ref": "DataBucket"} else {k: resolve_bucket(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [resolve_bucket(item) for item in node]
-    return node
 
 
 @pytest.fixture(scope="module")
