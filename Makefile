@@ -41,8 +41,12 @@ $(CHECKOV_STAMP): pyproject.toml | $(STAMP)
 demo: install
 	$(BIN)/p1-retrain demo events/data/sample.csv --train-eval events/data/train.csv events/data/eval.csv --switch --json
 
+# The tests wait more than they compute (Wait states, the emulator's jobs, subprocesses): four workers
+# keep two cores busy; worksteal evens out the long e2e tests at the end.
+TEST_WORKERS ?= 4
+
 test: install
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal -q
 
 # sam build runs the runtime's interpreter (python3.13) from PATH: the venv's comes first.
 lint: export PATH := $(CURDIR)/$(BIN):$(PATH)

@@ -8,8 +8,11 @@ of the pipeline's recorded calls is denied); each is one case here. The rules' g
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +25,10 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 SAMPLE = ROOT / "events" / "data" / "sample.csv"
 RUN_TIMEOUT = 120.0
-TRAINING_SECONDS = 3.0
+# A training that runs until CheckTraining has polled it once (then the emulator's clock jumps past it):
+# however slow the machine, StartWatch finds it running and CheckTraining makes its calls.
+TRAINING_SECONDS = 3600.0
+TRAINING_POLLS = 2  # StartWatch's one ask, then CheckTraining's first poll
 # One retry of a denied step instead of six: the denial is what is under test, not the backoff.
 PARAMETERS = {**FAST_PARAMETERS, "TaskRetryMaxAttempts": "1"}
 # Cheapest scenario first: the one that runs the fewest steps.
@@ -67,6 +73,28 @@ def _drop(stack: LocalStack, emulator, scenario: str) -> None:
         raise AssertionError(f"unknown scenario {scenario}")
 
 
+@contextlib.contextmanager
+def _training_ends_after_polls(emulator, polls: int = TRAINING_POLLS) -> Iterator[None]:
+    """While the block runs: once the emulator has answered ``polls`` training-status requests, move its
+    clock past the training, which then finishes (never, when a denied step stops polling first)."""
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.05):
+            asked = [item for item in emulator.admin.requests_log() if item["endpoint"] == "training_status"]
+            if len(asked) >= polls:
+                emulator.admin.advance_clock(TRAINING_SECONDS)
+                return
+
+    watcher = threading.Thread(target=watch, name="training-clock", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join(10)
+
+
 def _evidence(stack: LocalStack) -> str:
     """Everything a denial can show up in: execution histories, the handlers' logs, failure records."""
     texts = [json.dumps(stack.execution_history(run.execution_arn), default=str) for run in stack.runs()]
@@ -97,7 +125,8 @@ def test_removing_a_needed_statement_is_denied_by_name(role, index, statement, t
         ) as stack,
     ):
         _drop(stack, emulator, scenario)
-        stack.wait_all(RUN_TIMEOUT)
+        with _training_ends_after_polls(emulator) if scenario == tp.TRAINING else contextlib.nullcontext():
+            stack.wait_all(RUN_TIMEOUT)
         evidence = _evidence(stack)
     named = [
         action for action in actions if f"not authorized to perform: {action}".lower() in evidence.lower()

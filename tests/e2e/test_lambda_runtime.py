@@ -101,6 +101,33 @@ def test_runtime_answers_like_lambda(runtime):
     assert _body(unserializable)["errorType"] == "Runtime.MarshalError"
 
 
+def test_an_invocation_returns_once_its_log_lines_are_read(runtime, monkeypatch):
+    """On a busy machine the log readers lag behind the answer: invoke still returns with every line its
+    invocation wrote (through END) already in ``lines()``."""
+    runtime, function = runtime
+    read_log, take_answer = LambdaRuntime._read_log, LambdaRuntime._answer
+    answered = threading.Event()
+
+    def lagging_reader(self, worker, fd, name):
+        answered.wait(30)  # the readers start reading only once the answer is in
+        read_log(self, worker, fd, name)
+
+    def answer(self, worker, deadline):
+        value = take_answer(self, worker, deadline)
+        # The invocation's answer, not the cold start's "ready".
+        if isinstance(value, dict) and not value.get("ready"):
+            threading.Timer(0.3, answered.set).start()
+        return value
+
+    monkeypatch.setattr(LambdaRuntime, "_read_log", lagging_reader)
+    monkeypatch.setattr(LambdaRuntime, "_answer", answer)
+    failed = runtime.invoke(function, json.dumps({"fail": True}))
+    assert failed.error == "Unhandled"
+    texts = [line.text for line in runtime.lines()]
+    assert any("ModelNotConfigured" in text for text in texts), texts
+    assert texts[-1].startswith("END RequestId: "), texts
+
+
 def test_a_warm_worker_is_reused_and_overlapping_invocations_get_their_own(runtime):
     runtime, function = runtime
     first = runtime.invoke(function, b"{}")

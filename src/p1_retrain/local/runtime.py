@@ -29,12 +29,14 @@ from typing import IO
 
 from p1_retrain.local import worker as worker_module
 from p1_retrain.local.template import FunctionSource
-from p1_retrain.local.worker import OUT_OF_MEMORY, error_payload
+from p1_retrain.local.worker import END_LINE, OUT_OF_MEMORY, error_payload
 
 TIMEOUT_ERROR = "Sandbox.Timedout"
 # Execution environments one function may have at once on this machine (Lambda would start more).
 DEFAULT_MAX_WORKERS = 4
 _START_SECONDS = 60.0
+# How long an answered invocation waits for its END log line before returning without it.
+_LOG_SECONDS = 5.0
 # Variables a worker inherits from the stack's process (none of them names an AWS identity or endpoint).
 _INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SYSTEMROOT")
 
@@ -81,6 +83,8 @@ class _Worker:
     answers: queue.Queue = field(default_factory=queue.Queue)
     threads: list[threading.Thread] = field(default_factory=list)
     ended: threading.Event = field(default_factory=threading.Event)
+    # Request ids whose ``END RequestId`` line the stdout reader has recorded, in order.
+    logged: queue.Queue = field(default_factory=queue.Queue)
 
     @property
     def alive(self) -> bool:
@@ -257,6 +261,8 @@ class LambdaRuntime:
                 if text:
                     with self._lines_lock:
                         self._lines.append(LogLine(worker.function.name, name, text))
+                if name == "stdout" and text.startswith(END_LINE):
+                    worker.logged.put(text.removeprefix(END_LINE).strip())
 
     def _take(self, function: DeployedFunction) -> tuple[_Worker, bool]:
         with self._lock:
@@ -324,8 +330,21 @@ class LambdaRuntime:
             return self._failed(invocation, OUT_OF_MEMORY, "Runtime exited with error: signal: killed")
         invocation.error = answer.get("error")
         invocation.payload = str(answer.get("payload", "")).encode("utf-8")
+        self._await_log(worker, request_id)
         self._give_back(worker)
         return invocation
+
+    @staticmethod
+    def _await_log(worker: _Worker, request_id: str) -> None:
+        """Wait (briefly) until the reader has recorded the invocation's END line: once invoke returns, every
+        line the invocation wrote is in :meth:`lines`, however far the readers lag behind the answer."""
+        deadline = time.monotonic() + _LOG_SECONDS
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                if worker.logged.get(timeout=left) == request_id:
+                    return
+            except queue.Empty:
+                return
 
     def _answer(self, worker: _Worker, deadline: float) -> dict | object | None:
         try:

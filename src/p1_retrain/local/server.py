@@ -10,11 +10,17 @@ identity policies against the real resource ARN).
 Step Functions' own calls (its Lambda tasks, its SNS publishes) are made over HTTP too, signed with a session
 of the execution's role (``role_credentials(role_arn)``), so they are authorized as that role, as on AWS; a
 Lambda task whose Invoke call is refused fails as on AWS (``Lambda.AWSLambdaException``).
+
+DynamoDB's item operations are atomic, conditional writes included; moto's check the condition and then
+write, with nothing in between held, so two requests served at once can both pass a condition only one of
+them may (two executions both taking a switch gate). The server runs them one at a time
+(``DYNAMODB_ITEM_OPERATIONS``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import logging
 import threading
@@ -22,8 +28,9 @@ from collections.abc import Callable
 from typing import Any
 from unittest import mock
 
-import boto3
 from botocore.config import Config
+
+from p1_retrain.local import sessions
 
 # Modules of moto's Step Functions interpreter that build their own boto3 clients.
 _SFN_CLIENT_MODULES = (
@@ -35,6 +42,19 @@ _SFN_CLIENT_MODULES = (
     "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb",
     "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk",
     "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_unsupported",
+)
+# moto's DynamoDB backend methods that read or write items: run one at a time, as each is atomic on AWS.
+DYNAMODB_ITEM_OPERATIONS = (
+    "get_item",
+    "put_item",
+    "update_item",
+    "delete_item",
+    "query",
+    "scan",
+    "batch_get_item",
+    "batch_write_item",
+    "transact_get_items",
+    "transact_write_items",
 )
 Credentials = Callable[[str], dict[str, str]]
 
@@ -112,6 +132,7 @@ class MotoServer:
         self._patches.append(patch)
 
     def _patch_moto(self) -> None:
+        from moto.dynamodb.models import DynamoDBBackend
         from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
             StateTaskService,
         )
@@ -129,6 +150,10 @@ class MotoServer:
                 continue
             if hasattr(module, "boto_client_for"):
                 self._patch(module, "boto_client_for", self._state_machine_client)
+        items = threading.RLock()  # re-entrant: a transaction calls the single-item methods
+        for name in DYNAMODB_ITEM_OPERATIONS:
+            if hasattr(DynamoDBBackend, name):
+                self._patch(DynamoDBBackend, name, _holding(items, getattr(DynamoDBBackend, name)))
 
     def _state_machine_client(self, region: str, service: str, state_credentials: Any = None) -> Any:
         """A client for Step Functions' own calls, signed as the execution's role."""
@@ -141,7 +166,7 @@ class MotoServer:
             client = self._clients.get((role_arn, service, region))
             if client is None:
                 credentials = self.role_credentials(role_arn)
-                client = boto3.session.Session(**credentials, region_name=region).client(
+                client = sessions.session(region, **credentials).client(
                     service,
                     endpoint_url=self.url,
                     config=Config(
@@ -217,3 +242,14 @@ def _as_execution_role(method: Callable) -> Callable:
             _execution.role_arn = previous
 
     return evaluate
+
+
+def _holding(lock: Any, method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` run while holding ``lock``."""
+
+    @functools.wraps(method)
+    def held(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return method(*args, **kwargs)
+
+    return held

@@ -31,11 +31,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 from unittest import mock
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from p1_retrain.local import iam_gate
+from p1_retrain.local import iam_gate, sessions
 from p1_retrain.local import template as tpl
 from p1_retrain.local.errors import LocalStackError
 from p1_retrain.local.intrinsics import evaluate, placeholders
@@ -241,7 +240,7 @@ class LocalStack:
     def client(self, service: str, credentials: dict[str, str] | None = None) -> Any:
         """A boto3 client of the local server (the stack's admin identity unless ``credentials``)."""
         if self._session is None:
-            self._session = boto3.session.Session(region_name=self.region)  # one model cache for all
+            self._session = sessions.session(self.region)
         return self._session.client(
             service,
             endpoint_url=self.endpoint_url,

@@ -8,19 +8,21 @@ pointed at is kept in a :class:`LocalTemplate` so the local stack can use the re
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
+import yaml
 from samtranslator.internal.managed_policies import get_bundled_managed_policy_map
 from samtranslator.model.exceptions import InvalidDocumentException
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
-from samtranslator.yaml_helper import yaml_parse
+from samtranslator.yaml_helper import intrinsics_multi_constructor
 
+from p1_retrain.local import sessions
 from p1_retrain.local.errors import LocalStackError
 from p1_retrain.local.intrinsics import placeholders, substitute
 
@@ -114,13 +116,29 @@ class LocalTemplate:
 
 def load_template(path: str | Path) -> dict[str, Any]:
     """Parse a SAM/CloudFormation YAML or JSON template (short-form tags such as ``!Ref`` included)."""
-    template_path = Path(path)
+    template_path = Path(path).resolve()
     if not template_path.is_file():
         raise LocalStackError(f"template not found: {template_path}")
-    document = yaml_parse(template_path.read_text(encoding="utf-8"))
+    stat = template_path.stat()
+    document = _parsed(template_path, stat.st_mtime_ns, stat.st_size)
     if not isinstance(document, dict) or not isinstance(document.get("Resources"), dict):
         raise LocalStackError(f"{template_path.name} has no Resources section")
-    return document
+    return copy.deepcopy(document)
+
+
+class _TemplateLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """PyYAML's safe loader (libyaml's when built) with samtranslator's constructor for ``!Ref`` & co."""
+
+
+_TemplateLoader.add_multi_constructor("!", intrinsics_multi_constructor)
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(path: Path, mtime_ns: int, size: int) -> Any:
+    """One parse per version of a file (every local stack, test and benchmark reads the same template);
+    callers get a deep copy."""
+    del mtime_ns, size  # part of the cache key only
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_TemplateLoader)  # noqa: S506 - a safe loader
 
 
 def check_parameters(sam: dict[str, Any], overrides: dict[str, str], template_name: str) -> None:
@@ -203,7 +221,7 @@ def translate(prepared: dict[str, Any], parameters: dict[str, str], region: str)
     if "Transform" not in prepared:
         return copy.deepcopy(prepared)
     translator = Translator(
-        managed_policy_map=None, sam_parser=Parser(), boto_session=boto3.Session(region_name=region)
+        managed_policy_map=None, sam_parser=Parser(), boto_session=sessions.session(region)
     )
     try:
         return translator.translate(

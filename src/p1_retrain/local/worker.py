@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 OUT_OF_MEMORY = "Runtime.OutOfMemory"
+# The line that ends an invocation's log (as Lambda writes it); the runtime waits for it before answering.
+END_LINE = "END RequestId: "
 _LAMBDA_FORMAT = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s"
 
 
@@ -169,7 +171,7 @@ def serve(read_fd: int, write_fd: int, spec: dict[str, Any]) -> int:
                 answer = _invoke(handler, spec, request)
             except MemoryError:
                 answer = {"error": "Unhandled", "out_of_memory": True}
-        sys.stdout.write(f"END RequestId: {request['request_id']}\n")
+        sys.stdout.write(f"{END_LINE}{request['request_id']}\n")
         sys.stdout.flush()
         sys.stderr.flush()
         answers.write(json.dumps(answer) + "\n")
