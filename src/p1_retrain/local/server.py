@@ -151,9 +151,8 @@ class MotoServer:
             if hasattr(module, "boto_client_for"):
                 self._patch(module, "boto_client_for", self._state_machine_client)
         items = threading.RLock()  # re-entrant: a transaction calls the single-item methods
-        for name in DYNAMODB_ITEM_OPERATIONS:
-            if hasattr(DynamoDBBackend, name):
-                self._patch(DynamoDBBackend, name, _holding(items, getattr(DynamoDBBackend, name)))
+        for name in DYNAMODB_ITEM_OPERATIONS:  # every one exists: a renamed method must not go unlocked
+            self._patch(DynamoDBBackend, name, _holding(items, getattr(DynamoDBBackend, name)))
 
     def _state_machine_client(self, region: str, service: str, state_credentials: Any = None) -> Any:
         """A client for Step Functions' own calls, signed as the execution's role."""

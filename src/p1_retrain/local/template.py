@@ -116,11 +116,11 @@ class LocalTemplate:
 
 def load_template(path: str | Path) -> dict[str, Any]:
     """Parse a SAM/CloudFormation YAML or JSON template (short-form tags such as ``!Ref`` included)."""
-    template_path = Path(path).resolve()
+    template_path = Path(path)
     if not template_path.is_file():
         raise LocalStackError(f"template not found: {template_path}")
     stat = template_path.stat()
-    document = _parsed(template_path, stat.st_mtime_ns, stat.st_size)
+    document = _parsed(template_path.resolve(), stat.st_mtime_ns, stat.st_size)
     if not isinstance(document, dict) or not isinstance(document.get("Resources"), dict):
         raise LocalStackError(f"{template_path.name} has no Resources section")
     return copy.deepcopy(document)
